@@ -1,0 +1,89 @@
+# Compatibility shims: one import point for the few runtime facilities the core needs,
+# so the same modules run on MicroPython >= 1.9, CircuitPython and CPython.
+#
+# Keep this file free of f-strings, walrus and annotations: MicroPython 1.9 parses it too.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+try:
+    import micropython as _mp
+except ImportError:
+    _mp = None
+
+# Blinka ships a `micropython` module with only const/native/viper, so look each one up.
+heap_lock = getattr(_mp, "heap_lock", None)
+heap_unlock = getattr(_mp, "heap_unlock", None)
+HEAP_LOCK_REAL = heap_lock is not None
+if heap_lock is None:
+    def heap_lock():
+        return 0
+
+    def heap_unlock():
+        return 0
+
+# Ticks wrap at 2**30 like MicroPython's time.ticks_* (TICKS_PERIOD = 1 << 30). Every
+# value the core keeps (timestamps, counters, sequence numbers) is masked to 30 bits so
+# that reading it back never creates a big int, which would allocate on a 32-bit board.
+TICKS_MASK = const(0x3FFFFFFF)
+_TICKS_HALF = const(0x20000000)
+
+try:
+    from time import ticks_us, ticks_ms, ticks_diff, ticks_add
+except ImportError:
+    try:
+        from utime import ticks_us, ticks_ms, ticks_diff, ticks_add
+    except ImportError:
+        try:
+            from utime import ticks_us, ticks_ms, ticks_diff
+            ticks_add = None
+        except ImportError:
+            ticks_us = None
+    if ticks_us is None or ticks_add is None:
+        if ticks_us is None:
+            import time as _time
+
+            if hasattr(_time, "perf_counter_ns"):  # CPython
+                _now_ns = _time.perf_counter_ns
+            else:  # CircuitPython
+                _now_ns = _time.monotonic_ns
+
+            def ticks_us():
+                return (_now_ns() // 1000) & TICKS_MASK
+
+            def ticks_ms():
+                return (_now_ns() // 1000000) & TICKS_MASK
+
+            def ticks_diff(a, b):
+                return ((a - b + _TICKS_HALF) & TICKS_MASK) - _TICKS_HALF
+
+        def ticks_add(a, delta):
+            return (a + delta) & TICKS_MASK
+
+
+def wrap(x):
+    """Mask a free-running counter to the 30 bits every stored counter uses."""
+    return x & TICKS_MASK
+
+
+def seq_before(a, b):
+    """True when 30-bit sequence number a was issued before b (wrap-aware)."""
+    return ((a - b) & TICKS_MASK) > _TICKS_HALF - 1 and a != b
+
+
+try:
+    from array import array
+except ImportError:  # very old ports call it uarray
+    from uarray import array
+
+
+def zeros(typecode, n):
+    """A zero-filled array of n items, built without a temporary list of n objects
+    (which would cost 4-8 bytes per item of heap on a small board)."""
+    a = array(typecode, range(n))
+    for i in range(n):
+        a[i] = 0
+    return a
