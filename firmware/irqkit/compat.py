@@ -87,3 +87,17 @@ def zeros(typecode, n):
     for i in range(n):
         a[i] = 0
     return a
+
+try:
+    from time import sleep_us, sleep_ms
+except ImportError:
+    try:
+        from utime import sleep_us, sleep_ms
+    except ImportError:  # CPython, CircuitPython
+        import time as _time2
+
+        def sleep_us(us):
+            _time2.sleep(us / 1000000)
+
+        def sleep_ms(ms):
+            _time2.sleep(ms / 1000)

@@ -1,0 +1,76 @@
+# Hardware interrupt sources: GPIO edge, timer, UART RX. Each installs its ISR through the
+# port when added to a scheduler; the ISR body is Source.capture (timestamp + ring slot).
+from irqkit.compat import ticks_us, ticks_diff, wrap
+from irqkit.ring import POLICY_COUNT
+from irqkit.source import Source, ST_TRIGGERS, ST_DEBOUNCED
+
+
+class GpioSource(Source):
+    """Edge on a pin. Debounce is by timestamps in the ISR (never a sleep): an edge less
+    than debounce_us after the last accepted one is counted in `debounced` and ignored.
+    Data word a = the pin level read in the ISR."""
+    kind = "gpio"
+
+    def __init__(self, name, task, pin, trigger="rising", debounce_us=0, prio=0,
+                 capacity=8, policy=POLICY_COUNT, nmi=False, hard=True):
+        Source.__init__(self, name, task, prio, capacity, policy, nmi)
+        self.pin = pin
+        self.trigger = trigger
+        self.debounce_us = debounce_us
+        self.hard = hard
+        self.last = 0            # set here so the ISR's store never grows the dict
+        self.isr = self._edge
+
+    def install(self, port):
+        self.mode = port.gpio_irq(self.pin, self.trigger, self.isr, self.hard, self.prio)
+
+    def _edge(self, pin_obj):
+        t = ticks_us()
+        st = self.st
+        st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
+        if self.debounce_us and ticks_diff(t, self.last) < self.debounce_us:
+            st[ST_DEBOUNCED] = wrap(st[ST_DEBOUNCED] + 1)
+            return
+        self.last = t
+        level = pin_obj.value() if pin_obj is not None else 0
+        self.capture(t, level, 0)
+
+
+class TimerSource(Source):
+    """Periodic or one-shot timer. Data word a = tick number (30-bit, wraps)."""
+    kind = "timer"
+
+    def __init__(self, name, task, period_us, periodic=True, prio=0, capacity=8,
+                 policy=POLICY_COUNT, nmi=False, hard=True):
+        Source.__init__(self, name, task, prio, capacity, policy, nmi)
+        self.period_us = period_us
+        self.periodic = periodic
+        self.hard = hard
+        self.ticks = 0
+        self.timer = None
+        self.isr = self._tick
+
+    def install(self, port):
+        self.timer = port.timer(self.period_us, self.periodic, self.isr, self.hard, self.prio)
+        self.mode = getattr(self.timer, "mode", "hard" if self.hard else "soft")
+
+    def uninstall(self, port):
+        if self.timer is not None:
+            self.timer.deinit()
+            self.timer = None
+
+    def _tick(self, tim):
+        t = ticks_us()
+        n = wrap(self.ticks + 1)
+        self.ticks = n
+        self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
+        self.capture(t, n, 0)
+
+
+class UartSource(Source):
+    """UART RX interrupt: one event per interrupt (the port's RX IRQ may cover several
+    bytes; the task reads them with port.serial_read)."""
+    kind = "uart"
+
+    def install(self, port):
+        self.mode = port.uart_rx_irq(self.isr, self.prio) or "hard"

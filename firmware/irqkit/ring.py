@@ -1,0 +1,149 @@
+# Event ring: fixed capacity, single producer (an ISR) / single consumer (the main loop).
+#
+# Each slot holds four small ints: ISR timestamp (ticks_us), sequence number, and two
+# data words. Slots live in one preallocated array, so put() never allocates.
+#
+# Why it is safe without a lock: the producer only ever writes `head` and the consumer
+# only ever writes `tail`. The producer fills the slot *first* and publishes it by
+# advancing head *last*; the consumer reads the slot *first* and frees it by advancing
+# tail *last*. Each index is one aligned word in an array, so a reader sees either the
+# old or the new value, never a mix. (Cortex-M is single-core and in-order; x86 keeps
+# stores in order too, which is what the simulator's hardware thread relies on.)
+# One slot is kept empty so that head == tail means empty without a shared count.
+#
+# Overflow policies when the ring is full:
+#   POLICY_COUNT    drop the newest event, count it in `overflow`.
+#   POLICY_COALESCE merge the newest into the pending ones, like a hardware pending bit:
+#                   the event delivered next carries count = 1 + merged. Nothing is lost,
+#                   only timestamps are.
+from irqkit.compat import const, zeros, wrap
+
+POLICY_COUNT = const(0)
+POLICY_COALESCE = const(1)
+
+SLOT = const(4)  # words per slot: t_isr, seq, a, b
+
+# indices into Ring.ctl (each word written by one side only, noted per field)
+_HEAD = const(0)       # producer
+_TAIL = const(1)       # consumer
+_PUT = const(2)        # producer: events stored
+_OVERFLOW = const(3)   # producer: events dropped (POLICY_COUNT)
+_MERGED = const(4)     # producer: events merged (POLICY_COALESCE)
+_HWM = const(5)        # producer: high-water mark of pending events
+_TAKEN = const(6)      # consumer: events taken
+_MERGED_SEEN = const(7)  # consumer: value of _MERGED already handed out
+_NCTL = const(8)
+
+
+class Ring:
+    def __init__(self, capacity, policy=POLICY_COUNT):
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self.policy = policy
+        self.nslots = capacity + 1
+        self.buf = zeros("i", self.nslots * SLOT)
+        self.ctl = zeros("i", _NCTL)
+
+    # -- producer side (ISR): no allocation, no exceptions ---------------------------------
+    def put(self, t, seq, a, b):
+        """Store one event. Returns True if stored, False if dropped or merged."""
+        ctl = self.ctl
+        head = ctl[_HEAD]
+        nxt = head + 1
+        if nxt == self.nslots:
+            nxt = 0
+        if nxt == ctl[_TAIL]:
+            if self.policy == POLICY_COALESCE:
+                ctl[_MERGED] = wrap(ctl[_MERGED] + 1)
+            else:
+                ctl[_OVERFLOW] = wrap(ctl[_OVERFLOW] + 1)
+            return False
+        i = head * SLOT
+        buf = self.buf
+        buf[i] = t
+        buf[i + 1] = seq
+        buf[i + 2] = a
+        buf[i + 3] = b
+        ctl[_HEAD] = nxt  # publish: the slot is complete before head moves
+        ctl[_PUT] = wrap(ctl[_PUT] + 1)
+        depth = nxt - ctl[_TAIL]
+        if depth < 0:
+            depth += self.nslots
+        if depth > ctl[_HWM]:
+            ctl[_HWM] = depth
+        return True
+
+    # -- consumer side (main loop) ---------------------------------------------------------
+    def pending(self):
+        """Number of events waiting (a snapshot: the producer may add more meanwhile)."""
+        n = self.ctl[_HEAD] - self.ctl[_TAIL]
+        if n < 0:
+            n += self.nslots
+        return n
+
+    def ready(self):
+        """True when take() would deliver something: a waiting event, or merges that
+        raced past the last take (see take())."""
+        c = self.ctl
+        return c[_HEAD] != c[_TAIL] or c[_MERGED] != c[_MERGED_SEEN]
+
+    def head_seq(self):
+        """Sequence number of the oldest waiting event (call only when pending())."""
+        return self.buf[self.ctl[_TAIL] * SLOT + 1]
+
+    def take(self, ev):
+        """Move the oldest event into ev (t_isr, seq, a, b, count). False when empty."""
+        ctl = self.ctl
+        tail = ctl[_TAIL]
+        buf = self.buf
+        if tail == ctl[_HEAD]:
+            # Empty, but the producer may have merged events after it saw the ring full
+            # and before our last take freed a slot (capacity 1 makes this likely).
+            # Deliver them as a count-only event stamped with the last slot's time
+            # rather than leave them stranded until the next interrupt.
+            merged = ctl[_MERGED]
+            n = wrap(merged - ctl[_MERGED_SEEN])
+            if n == 0:
+                return False
+            i = (tail - 1 if tail else self.nslots - 1) * SLOT
+            ev.t_isr = buf[i]
+            ev.seq = buf[i + 1]
+            ev.a = 0
+            ev.b = 0
+            ev.count = n
+            ctl[_MERGED_SEEN] = merged
+            return True
+        i = tail * SLOT
+        ev.t_isr = buf[i]
+        ev.seq = buf[i + 1]
+        ev.a = buf[i + 2]
+        ev.b = buf[i + 3]
+        # Merged events are charged to the event taken after they merged: read the
+        # producer's counter once and remember what was handed out (wrap-aware).
+        merged = ctl[_MERGED]
+        ev.count = 1 + wrap(merged - ctl[_MERGED_SEEN])
+        ctl[_MERGED_SEEN] = merged
+        tail += 1
+        if tail == self.nslots:
+            tail = 0
+        ctl[_TAIL] = tail  # free the slot only after it has been read
+        ctl[_TAKEN] = wrap(ctl[_TAKEN] + 1)
+        return True
+
+    # -- counters --------------------------------------------------------------------------
+    def counters(self):
+        """dict of counters (allocates: main loop / host reporting only)."""
+        c = self.ctl
+        return {"put": c[_PUT], "taken": c[_TAKEN], "overflow": c[_OVERFLOW],
+                "merged": c[_MERGED], "hwm": c[_HWM], "pending": self.pending()}
+
+    def reset_counters(self):
+        """Zero the statistics (not head/tail). Call with the source's IRQs masked."""
+        c = self.ctl
+        c[_PUT] = 0
+        c[_TAKEN] = 0
+        c[_OVERFLOW] = 0
+        c[_HWM] = 0
+        c[_MERGED] = 0
+        c[_MERGED_SEEN] = 0
