@@ -168,7 +168,7 @@ def board_names(directory: Path | None = None) -> list[str]:
 def _load_file(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data: dict[str, Any] = json.load(fh)
     except json.JSONDecodeError as exc:
         raise BoardError(f"{path.name}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
     schema = path.parent / SCHEMA_FILE

@@ -120,7 +120,7 @@ def arch_code(name: str | None) -> int:
 def mpy_arch_for(board: Mapping[str, Any]) -> str | None:
     """The ``-march`` value for a board definition (see boards/), or None for bytecode only."""
     try:
-        arch = board["mpy"]["arch"]
+        arch: str | None = board["mpy"]["arch"]
     except (KeyError, TypeError):
         raise ValueError(f"board {board.get('name', '?')!r} has no mpy.arch field") from None
     if arch is not None:

