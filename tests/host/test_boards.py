@@ -246,3 +246,56 @@ def test_cli_boards_reports_a_broken_file(tmp_path: Path, monkeypatch: pytest.Mo
     err = capsys.readouterr().err.strip()
     assert err.startswith("irqkit boards: error: pico.json: core")
     assert "\n" not in err
+
+
+def _qemu_skip_reason() -> str | None:
+    try:
+        from irqkit_host.qemu import qemu_available
+    except ImportError as exc:  # the launcher module is another part of the project
+        return f"irqkit_host.qemu not importable: {exc}"
+    return qemu_available()
+
+
+def _repl(port: Any, line: str, timeout: float = 20.0) -> str:
+    """Type one line at a friendly REPL; return what it printed before the next prompt."""
+    import time
+
+    port.reset_input_buffer()
+    port.write(line.encode() + b"\r")
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\r\n>>> "):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no prompt after {line!r}; got {buf!r}")
+        buf += port.read(256)
+    text = buf.decode(errors="replace")
+    body = text[: -len("\r\n>>> ")]
+    return body.split("\r\n", 1)[1] if "\r\n" in body else ""  # drop the echoed line
+
+
+@pytest.mark.skipif(_qemu_skip_reason() is not None, reason=f"QEMU micro:bit unavailable: {_qemu_skip_reason()}")
+def test_microbit_definition_matches_the_real_firmware() -> None:
+    """Boot Debian's micro:bit MicroPython in QEMU and check what microbit-v1.json claims."""
+    import serial
+
+    from irqkit_host import mpyinfo
+    from irqkit_host.qemu import start_microbit
+
+    board = boards.load_board("microbit-v1")
+    with start_microbit(timeout=60) as mb:
+        with serial.Serial(mb.port, 115200, timeout=0.2) as port:
+            assert _repl(port, "import sys, machine, micropython, microbit") == ""
+            version = _repl(port, "print('.'.join(str(v) for v in sys.implementation.version))")
+            assert version.strip() == board["min_runtime_version"]
+            # No user IRQs: no Pin.irq (no machine.Pin), no machine.Timer, no micropython.schedule.
+            assert _repl(port, "print(hasattr(machine, 'Pin'), hasattr(machine, 'Timer'))").strip() == "False False"
+            assert _repl(port, "print(hasattr(micropython, 'schedule'))").strip() == "False"
+            # ... but real interrupt masking for critical sections.
+            assert _repl(port, "print(hasattr(machine, 'disable_irq'), hasattr(machine, 'enable_irq'))").strip() == "True True"
+            # The pin names in the board file exist in the microbit module.
+            for key in ("trigger_pin", "response_pin"):
+                assert _repl(port, f"print(hasattr(microbit, {board['gpio'][key]!r}))").strip() == "True"
+            # No .mpy support reported, as mpy.cross = null says; the probe runs on 1.9.2.
+            probe = "".join(_repl(port, line) for line in mpyinfo.DEVICE_PROBE.strip().splitlines())
+            assert mpyinfo.parse_probe_output(probe) is None
+            assert board["mpy"]["cross"] is None
