@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -56,7 +57,8 @@ def boards_dir() -> Path:
 
     ``$IRQKIT_BOARDS`` wins when set (so users can point at their own boards). Otherwise
     the repository's top-level ``boards/`` next to ``host/`` (source tree and editable
-    installs), then a ``boards/`` shipped inside the package (if packaging adds it).
+    installs), then ``boards/`` inside the package, then ``<prefix>/share/irqkit/boards``
+    (where a wheel's data-files put them).
     """
     env = os.environ.get(ENV_VAR)
     if env:
@@ -65,11 +67,17 @@ def boards_dir() -> Path:
             raise BoardError(f"{ENV_VAR}={env}: no {SCHEMA_FILE} there (expected irqkit's boards/ directory)")
         return path
     here = Path(__file__).resolve()
-    for candidate in (here.parents[2] / "boards", here.parent / "boards"):
+    candidates = (
+        here.parents[2] / "boards",
+        here.parent / "boards",
+        Path(sys.prefix) / "share" / "irqkit" / "boards",
+    )
+    for candidate in candidates:
         if (candidate / SCHEMA_FILE).is_file():
             return candidate
     raise BoardError(
-        f"board definitions not found next to {here.parent}; set {ENV_VAR} to the boards/ directory of an irqkit checkout"
+        f"board definitions not found (looked in {', '.join(str(c) for c in candidates)}); "
+        f"set {ENV_VAR} to the boards/ directory of an irqkit checkout"
     )
 
 

@@ -299,3 +299,18 @@ def test_microbit_definition_matches_the_real_firmware() -> None:
             probe = "".join(_repl(port, line) for line in mpyinfo.DEVICE_PROBE.strip().splitlines())
             assert mpyinfo.parse_probe_output(probe) is None
             assert board["mpy"]["cross"] is None
+
+
+def test_boards_dir_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pretend the module lives in a site-packages with no boards/ beside it.
+    fake = tmp_path / "lib" / "python3" / "site-packages" / "irqkit_host" / "boards.py"
+    fake.parent.mkdir(parents=True)
+    monkeypatch.setattr(boards, "__file__", str(fake))
+    monkeypatch.setattr(boards.sys, "prefix", str(tmp_path / "prefix"))
+    with pytest.raises(BoardError, match=boards.ENV_VAR):
+        boards.boards_dir()
+    shared = tmp_path / "prefix" / "share" / "irqkit"
+    shared.mkdir(parents=True)
+    shutil.copytree(BOARDS_DIR, shared / "boards")
+    assert boards.boards_dir() == shared / "boards"
+    assert len(boards.list_boards()) == len(BOARD_FILES)
