@@ -69,11 +69,6 @@ def wrap(x):
     return x & TICKS_MASK
 
 
-def seq_before(a, b):
-    """True when 30-bit sequence number a was issued before b (wrap-aware)."""
-    return ((a - b) & TICKS_MASK) > _TICKS_HALF - 1 and a != b
-
-
 try:
     from array import array
 except ImportError:  # very old ports call it uarray

@@ -1,6 +1,7 @@
 # Critical sections over the port's disable_irq/enable_irq, nestable, and timed: the
 # longest time interrupts were held off is the biggest single contributor to interrupt
 # latency, so it is measured on every outermost exit and kept as `max_us`.
+# (NMI handlers must not use them: an NMI can preempt a section that is in progress.)
 from irqkit.compat import ticks_us, ticks_diff, wrap
 
 
@@ -45,7 +46,3 @@ class Critical:
     def __exit__(self, exc_type, exc, tb):
         self._exit()
         return False
-
-    def reset(self):
-        self.max_us = 0
-        self.entries = 0

@@ -22,17 +22,20 @@ POLICY_COUNT = const(0)
 POLICY_COALESCE = const(1)
 
 SLOT = const(4)  # words per slot: t_isr, seq, a, b
+SEQ_OFS = const(1)
 
-# indices into Ring.ctl (each word written by one side only, noted per field)
-_HEAD = const(0)       # producer
-_TAIL = const(1)       # consumer
-_PUT = const(2)        # producer: events stored
-_OVERFLOW = const(3)   # producer: events dropped (POLICY_COUNT)
-_MERGED = const(4)     # producer: events merged (POLICY_COALESCE)
-_HWM = const(5)        # producer: high-water mark of pending events
-_TAKEN = const(6)      # consumer: events taken
-_MERGED_SEEN = const(7)  # consumer: value of _MERGED already handed out
+# Indices into Ring.ctl; each word is written by one side only, as noted.
+# (public names: report.py and sched.py read them too.)
+R_HEAD = const(0)       # producer
+R_TAIL = const(1)       # consumer
+R_PUT = const(2)        # producer: events stored
+R_OVERFLOW = const(3)   # producer: events dropped (POLICY_COUNT)
+R_MERGED = const(4)     # producer: events merged (POLICY_COALESCE)
+R_HWM = const(5)        # producer: high-water mark of pending events
+R_TAKEN = const(6)      # consumer: events taken
+R_MERGED_SEEN = const(7)  # consumer: value of R_MERGED already handed out
 _NCTL = const(8)
+# The oldest waiting event's sequence number is buf[ctl[R_TAIL] * SLOT + SEQ_OFS].
 
 
 class Ring:
@@ -49,15 +52,15 @@ class Ring:
     def put(self, t, seq, a, b):
         """Store one event. Returns True if stored, False if dropped or merged."""
         ctl = self.ctl
-        head = ctl[_HEAD]
+        head = ctl[R_HEAD]
         nxt = head + 1
         if nxt == self.nslots:
             nxt = 0
-        if nxt == ctl[_TAIL]:
+        if nxt == ctl[R_TAIL]:
             if self.policy == POLICY_COALESCE:
-                ctl[_MERGED] = wrap(ctl[_MERGED] + 1)
+                ctl[R_MERGED] = wrap(ctl[R_MERGED] + 1)
             else:
-                ctl[_OVERFLOW] = wrap(ctl[_OVERFLOW] + 1)
+                ctl[R_OVERFLOW] = wrap(ctl[R_OVERFLOW] + 1)
             return False
         i = head * SLOT
         buf = self.buf
@@ -65,19 +68,19 @@ class Ring:
         buf[i + 1] = seq
         buf[i + 2] = a
         buf[i + 3] = b
-        ctl[_HEAD] = nxt  # publish: the slot is complete before head moves
-        ctl[_PUT] = wrap(ctl[_PUT] + 1)
-        depth = nxt - ctl[_TAIL]
+        ctl[R_HEAD] = nxt  # publish: the slot is complete before head moves
+        ctl[R_PUT] = wrap(ctl[R_PUT] + 1)
+        depth = nxt - ctl[R_TAIL]
         if depth < 0:
             depth += self.nslots
-        if depth > ctl[_HWM]:
-            ctl[_HWM] = depth
+        if depth > ctl[R_HWM]:
+            ctl[R_HWM] = depth
         return True
 
     # -- consumer side (main loop) ---------------------------------------------------------
     def pending(self):
         """Number of events waiting (a snapshot: the producer may add more meanwhile)."""
-        n = self.ctl[_HEAD] - self.ctl[_TAIL]
+        n = self.ctl[R_HEAD] - self.ctl[R_TAIL]
         if n < 0:
             n += self.nslots
         return n
@@ -86,24 +89,20 @@ class Ring:
         """True when take() would deliver something: a waiting event, or merges that
         raced past the last take (see take())."""
         c = self.ctl
-        return c[_HEAD] != c[_TAIL] or c[_MERGED] != c[_MERGED_SEEN]
-
-    def head_seq(self):
-        """Sequence number of the oldest waiting event (call only when pending())."""
-        return self.buf[self.ctl[_TAIL] * SLOT + 1]
+        return c[R_HEAD] != c[R_TAIL] or c[R_MERGED] != c[R_MERGED_SEEN]
 
     def take(self, ev):
         """Move the oldest event into ev (t_isr, seq, a, b, count). False when empty."""
         ctl = self.ctl
-        tail = ctl[_TAIL]
+        tail = ctl[R_TAIL]
         buf = self.buf
-        if tail == ctl[_HEAD]:
+        if tail == ctl[R_HEAD]:
             # Empty, but the producer may have merged events after it saw the ring full
             # and before our last take freed a slot (capacity 1 makes this likely).
             # Deliver them as a count-only event stamped with the last slot's time
             # rather than leave them stranded until the next interrupt.
-            merged = ctl[_MERGED]
-            n = wrap(merged - ctl[_MERGED_SEEN])
+            merged = ctl[R_MERGED]
+            n = wrap(merged - ctl[R_MERGED_SEEN])
             if n == 0:
                 return False
             i = (tail - 1 if tail else self.nslots - 1) * SLOT
@@ -112,7 +111,7 @@ class Ring:
             ev.a = 0
             ev.b = 0
             ev.count = n
-            ctl[_MERGED_SEEN] = merged
+            ctl[R_MERGED_SEEN] = merged
             return True
         i = tail * SLOT
         ev.t_isr = buf[i]
@@ -121,29 +120,12 @@ class Ring:
         ev.b = buf[i + 3]
         # Merged events are charged to the event taken after they merged: read the
         # producer's counter once and remember what was handed out (wrap-aware).
-        merged = ctl[_MERGED]
-        ev.count = 1 + wrap(merged - ctl[_MERGED_SEEN])
-        ctl[_MERGED_SEEN] = merged
+        merged = ctl[R_MERGED]
+        ev.count = 1 + wrap(merged - ctl[R_MERGED_SEEN])
+        ctl[R_MERGED_SEEN] = merged
         tail += 1
         if tail == self.nslots:
             tail = 0
-        ctl[_TAIL] = tail  # free the slot only after it has been read
-        ctl[_TAKEN] = wrap(ctl[_TAKEN] + 1)
+        ctl[R_TAIL] = tail  # free the slot only after it has been read
+        ctl[R_TAKEN] = wrap(ctl[R_TAKEN] + 1)
         return True
-
-    # -- counters --------------------------------------------------------------------------
-    def counters(self):
-        """dict of counters (allocates: main loop / host reporting only)."""
-        c = self.ctl
-        return {"put": c[_PUT], "taken": c[_TAKEN], "overflow": c[_OVERFLOW],
-                "merged": c[_MERGED], "hwm": c[_HWM], "pending": self.pending()}
-
-    def reset_counters(self):
-        """Zero the statistics (not head/tail). Call with the source's IRQs masked."""
-        c = self.ctl
-        c[_PUT] = 0
-        c[_TAKEN] = 0
-        c[_OVERFLOW] = 0
-        c[_HWM] = 0
-        c[_MERGED] = 0
-        c[_MERGED_SEEN] = 0

@@ -2,23 +2,25 @@
 # a priority, a mask bit and its statistics. The port calls `source.isr(arg)` from the
 # real interrupt (hard where the platform allows); isr() timestamps, stores a slot and
 # wakes the main loop — nothing else, and nothing that allocates.
+#
+# Kept small on purpose (a 16 KB Cortex-M0 must hold this): reporting lives in report.py.
 from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, wrap, zeros
 from irqkit.ring import Ring, POLICY_COUNT
 
-HIST_BUCKETS = const(24)  # log2 buckets of ISR -> task latency: [0], [1], [2,3], [4,7] ... us
-
-# per-source statistics words (Source.st)
-ST_TRIGGERS = const(0)   # isr() entries (before debounce)
+# Source.st: one array of statistics words, then the latency histogram.
+ST_TRIGGERS = const(0)   # isr()/trigger() entries (before debounce)
 ST_DEBOUNCED = const(1)  # edges ignored by debounce
 ST_ERRORS = const(2)     # task raised
 ST_LAT_MAX = const(3)    # longest ISR -> task start, us
 ST_DELIVERED = const(4)  # occurrences delivered (merged ones included)
-_NST = const(5)
+ST_HIST = const(5)       # first of HIST_BUCKETS log2 buckets: [0] [1] [2,3] [4,7] ... us
+HIST_BUCKETS = const(24)
+_NST = const(29)
 
 
 class Event:
     """The reusable event handed to tasks. Copy fields out if you keep them: the
-    scheduler refills this object for the next event (so dispatch never allocates)."""
+    scheduler refills this object for the next event, so dispatch never allocates."""
 
     def __init__(self):
         self.source = None
@@ -30,8 +32,12 @@ class Event:
         self.count = 1     # 1 + events merged into this one (POLICY_COALESCE)
 
 
+def _no_wake():
+    pass
+
+
 class Source:
-    kind = "source"
+    kind = "soft"
 
     def __init__(self, name, task, prio=0, capacity=8, policy=POLICY_COUNT, nmi=False):
         self.name = name
@@ -41,85 +47,30 @@ class Source:
         self.masked = False
         self.ring = Ring(capacity, policy)
         self.st = zeros("i", _NST)
-        self.hist = zeros("i", HIST_BUCKETS)
         self.id = -1              # index in the scheduler, set by Scheduler.add
         self.mode = "soft"        # how the port delivers it: "hard", "soft", "polled"
-        self._seq = None          # the scheduler's shared sequence counter (array)
-        self._wake = _no_wake
+        self.seq = None           # the scheduler's shared sequence counter (array)
+        self.wake = _no_wake
         self.isr = self._isr      # take the bound method once: binding allocates
 
-    def attach(self, sched):
-        """Called by Scheduler.add: share its sequence counter and wake function, then
-        let subclasses install their hardware interrupt."""
-        self._seq = sched.seq
-        self._wake = sched.port_wake
-        self.install(sched.port)
-
     def install(self, port):
-        pass
+        """Hook for sources that own hardware: install the interrupt through the port."""
 
-    def uninstall(self, port):
-        pass
-
-    # -- ISR side ---------------------------------------------------------------------------
     def _isr(self, arg):
         self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
         self.capture(ticks_us(), 0, 0)
 
     def capture(self, t, a, b):
         """Record one event at time t with data words a, b (small ints). ISR-safe."""
-        seq = self._seq
+        seq = self.seq
         n = seq[0]
         seq[0] = wrap(n + 1)
         self.ring.put(t, n, a, b)
-        self._wake()
-
-    # -- main-loop side ---------------------------------------------------------------------
-    def record_latency(self, us):
-        """Log2 histogram of ISR -> task latency (no allocation, no int.bit_length on 1.9)."""
-        if us < 0:
-            us = 0
-        st = self.st
-        if us > st[ST_LAT_MAX]:
-            st[ST_LAT_MAX] = us if us <= 0x3FFFFFFF else 0x3FFFFFFF
-        b = 0
-        while us and b < HIST_BUCKETS - 1:
-            us >>= 1
-            b += 1
-        self.hist[b] += 1
-
-    def stats(self):
-        """dict of this source's counters (allocates: for reporting)."""
-        d = self.ring.counters()
-        st = self.st
-        d["triggers"] = st[ST_TRIGGERS]
-        d["debounced"] = st[ST_DEBOUNCED]
-        d["errors"] = st[ST_ERRORS]
-        d["lat_max_us"] = st[ST_LAT_MAX]
-        d["delivered"] = st[ST_DELIVERED]
-        d["hist"] = list(self.hist)
-        return d
-
-    def reset_stats(self):
-        for i in range(_NST):
-            self.st[i] = 0
-        for i in range(HIST_BUCKETS):
-            self.hist[i] = 0
-        self.ring.reset_counters()
-
-
-def _no_wake():
-    pass
-
-
-def hist_bucket_floor(b):
-    """Smallest latency (us) counted in bucket b."""
-    return 0 if b == 0 else 1 << (b - 1)
+        self.wake()
 
 
 class SoftSource(Source):
-    """Software interrupt: trigger() from code or from another ISR."""
-    kind = "soft"
+    """Software interrupt: trigger(a, b) from code or from another ISR."""
 
     def __init__(self, name, task, prio=0, capacity=8, policy=POLICY_COUNT, nmi=False):
         Source.__init__(self, name, task, prio, capacity, policy, nmi)
@@ -145,7 +96,7 @@ class PolledSource(Source):
         self.mode = "polled"
 
     def poll(self, now):
-        """Run the check if due. Returns us until the next check is due (>= 0)."""
+        """Run the check if due; returns us until the next check is due."""
         left = ticks_diff(self.due, now)
         if left > 0:
             return left

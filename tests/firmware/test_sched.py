@@ -1,5 +1,6 @@
 # Scheduler: priority order, FIFO within a level, masking and replay, NMI, task errors.
-from irqkit.sched import Scheduler
+from irqkit.sched import Scheduler, NO_MASK
+from irqkit.report import source_stats, stats, reset
 from irqkit.source import SoftSource, PolledSource
 from irqkit.ring import POLICY_COUNT
 from irqkit.ports.inproc import InprocPort
@@ -77,7 +78,7 @@ def test_mask_below_priority_like_basepri():
     s["c"].trigger(3)
     sched.run_once()
     assert log == [("c", 3)]
-    sched.unmask_all_levels()
+    sched.mask_below(NO_MASK)
     sched.run_once()
     assert log == [("c", 3), ("b", 2), ("a", 1)]
 
@@ -102,7 +103,7 @@ def test_overflow_while_masked_is_counted():
         src.trigger(i)
     sched.unmask(src)
     sched.run_once()
-    st = src.stats()
+    st = source_stats(src)
     assert got == [0, 1, 2, 3]
     assert st["overflow"] == 6 and st["triggers"] == 10
     assert st["triggers"] == st["delivered"] + st["overflow"]
@@ -122,9 +123,9 @@ def test_failing_task_is_counted_and_loop_goes_on():
         src.trigger(i)
     assert sched.run_once() == 4
     assert got == [0, 1, 3]
-    assert sched.errors == 1 and src.stats()["errors"] == 1
+    assert sched.errors == 1 and source_stats(src)["errors"] == 1
     assert isinstance(sched.last_error, ValueError) and sched.last_error_source == "flaky"
-    assert "boom 2" in sched.stats()["last_error"]
+    assert "boom 2" in stats(sched)["last_error"]
 
 
 def test_polled_source_feeds_the_ring():
@@ -140,7 +141,7 @@ def test_polled_source_feeds_the_ring():
     for _ in range(6):
         sched.step()
     assert got == [2, 4, 6]
-    assert src.stats()["triggers"] == len(got) + src.ring.pending()
+    assert source_stats(src)["triggers"] == len(got) + src.ring.pending()
 
 
 def test_latency_histogram_and_delivered_counters():
@@ -148,7 +149,7 @@ def test_latency_histogram_and_delivered_counters():
     for i in range(5):
         s["a"].trigger(i)
     sched.run_once()
-    st = s["a"].stats()
+    st = source_stats(s["a"])
     assert sum(st["hist"]) == 5 and st["delivered"] == 5
     assert st["lat_max_us"] >= 0
 
@@ -164,4 +165,16 @@ def test_run_until_returns_and_stop_from_task():
     sched.run(until_ms=20)          # nothing pending: returns at the deadline
     src.trigger()
     sched.run()                      # the task stops the loop
-    assert src.stats()["delivered"] == 1
+    assert source_stats(src)["delivered"] == 1
+
+
+def test_reset_stats_keeps_pending_events():
+    sched, s, log = _setup([("a", 1, False)])
+    sched.mask(s["a"])
+    for i in range(3):
+        s["a"].trigger(i)
+    reset(sched)
+    st = source_stats(s["a"])
+    assert st["put"] == 0 and st["triggers"] == 0 and st["pending"] == 3
+    sched.unmask(s["a"])
+    assert sched.run_once() == 3 and [x[1] for x in log] == [0, 1, 2]

@@ -2,7 +2,7 @@
 # calling fire()/edge()/tick() — from another thread if they like. disable_irq is a lock
 # that fire() also takes, so an "ISR" never runs inside a critical section, as on a CPU.
 from irqkit.compat import ticks_us, sleep_us
-from irqkit.port import Port
+
 
 try:
     import _thread
@@ -39,7 +39,7 @@ class _Timer:
             self.port.timers.remove(self)
 
 
-class InprocPort(Port):
+class InprocPort:
     name = "inproc"
 
     def __init__(self):
