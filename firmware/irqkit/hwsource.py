@@ -1,6 +1,6 @@
 # Hardware interrupt sources: GPIO edge, timer, UART RX. Each installs its ISR through the
 # port when added to a scheduler; the ISR body is Source.capture (timestamp + ring slot).
-from irqkit.compat import ticks_us, ticks_diff, wrap
+from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap
 from irqkit.ring import POLICY_COUNT
 from irqkit.source import Source, ST_TRIGGERS, ST_DEBOUNCED
 
@@ -18,7 +18,7 @@ class GpioSource(Source):
         self.trigger = trigger
         self.debounce_us = debounce_us
         self.hard = hard
-        self.last = 0            # set here so the ISR's store never grows the dict
+        self.last = ticks_add(ticks_us(), -0x20000000)  # "long ago"; set here so the ISR's store never grows the dict
         self.isr = self._edge
 
     def install(self, port):
@@ -28,9 +28,13 @@ class GpioSource(Source):
         t = ticks_us()
         st = self.st
         st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
-        if self.debounce_us and ticks_diff(t, self.last) < self.debounce_us:
-            st[ST_DEBOUNCED] = wrap(st[ST_DEBOUNCED] + 1)
-            return
+        if self.debounce_us:
+            # ticks wrap every 2**30 us: an edge more than half a period (~9 min) after
+            # the last one shows a negative difference — that is "long ago", accept it.
+            d = ticks_diff(t, self.last)
+            if 0 <= d < self.debounce_us:
+                st[ST_DEBOUNCED] = wrap(st[ST_DEBOUNCED] + 1)
+                return
         self.last = t
         level = pin_obj.value() if pin_obj is not None else 0
         self.capture(t, level, 0)
