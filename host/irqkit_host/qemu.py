@@ -113,6 +113,10 @@ def qemu_unavailable_reason() -> str | None:
     return None
 
 
+#: Older name, kept for callers: returns the reason, or None when available.
+qemu_available = qemu_unavailable_reason
+
+
 def qemu_command(qemu: str, firmware: str) -> list[str]:
     """The command line that boots ``firmware`` with UART0 on QEMU's stdin/stdout."""
     return [
