@@ -28,6 +28,11 @@ try:
 except ImportError:  # MicroPython 1.9 on some ports only has ustruct
     import ustruct as struct
 
+try:
+    _NUMBER = (int, float)
+except NameError:  # ports built without float support
+    _NUMBER = (int,)
+
 PROTO_VERSION = const(1)
 MAX_PAYLOAD = const(240)  # same as irqkit.frame.MAX_PAYLOAD
 REPLY = const(0x80)  # reply type = request type | REPLY
@@ -120,7 +125,7 @@ def _kv_value(v):
         return v
     if isinstance(v, bool):
         return str(int(v))
-    if isinstance(v, (int, float)):
+    if isinstance(v, _NUMBER):
         return str(v)
     parts = [_kv_value(x) for x in v]
     if not parts:
@@ -158,7 +163,7 @@ def _is_int(s):
 def _convert(s):
     if _is_int(s):
         return int(s)
-    if "." in s and _is_int(s.replace(".", "", 1)):
+    if "." in s and len(_NUMBER) > 1 and _is_int(s.replace(".", "", 1)):
         return float(s)
     return s
 

@@ -224,7 +224,10 @@ class Link:
             data = self._ser.read(n if n > 0 else 1)
         except (serial.SerialException, OSError) as e:
             raise self._gone() from e
-        except (TypeError, AttributeError) as e:  # pyserial after a close in another thread
+        except (TypeError, AttributeError) as e:
+            # pyserial after the port was closed from another thread (fd is None)
+            if getattr(self._ser, "is_open", True):
+                raise
             raise self._gone() from e
         if data:
             self._rx = data
