@@ -315,6 +315,20 @@ class Link:
                     raise DeviceError(code, offending, detail)
             self._sort(frame)
 
+    def discard_input(self) -> None:
+        """Drop unread input (e.g. a REPL banner before the app started), any partial
+        frame and the kept frames."""
+        if self._closed:
+            raise LinkClosed()
+        try:
+            self._ser.reset_input_buffer()
+        except (serial.SerialException, OSError) as e:
+            raise self._gone() from e
+        self._rx = b""
+        self._rx_pos = 0
+        self._decoder.reset()
+        self._pending.clear()
+
     def pending_events(self) -> list[Frame]:
         """Frames received while waiting for something else (oldest first); clears them."""
         frames = list(self._pending)

@@ -197,6 +197,20 @@ def test_send_then_recv_type_and_recv_order(link: Link) -> None:
         link.recv(timeout=0.05)
 
 
+def test_discard_input_drops_banner_partial_frames_and_kept_frames(
+        link: Link, pty_device: tuple[str, FakeDevice]) -> None:
+    link.request(P.TRIGGER, P.pack_trigger(P.SRC_SOFT, 1), P.EVENT)  # keeps a timer EVENT
+    # a REPL banner and half a frame, without a delimiter
+    pty_device[1].write(b"MicroPython v1.29 on sim\r\n>>> " + encode(P.EVENT, 1, b"x" * 15)[:6])
+    with pytest.raises(LinkTimeout):
+        link.recv_type(P.PONG, timeout=0.3)  # reads the bytes into the decoder
+    link.discard_input()
+    assert link.pending_events() == []
+    pty_device[1].write(encode(P.EVENT, 2, P.pack_event(0, 5, 0, 0, 1)))
+    f = link.recv()
+    assert f.seq == 2 and P.unpack_event(f.payload)[1] == 5  # not glued to the half frame
+
+
 def test_error_frame_raises_device_error(link: Link) -> None:
     with pytest.raises(DeviceError) as ei:
         link.request(0x55, b"")
