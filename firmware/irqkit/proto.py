@@ -2,9 +2,10 @@
 # Frames are built by irqkit.frame (COBS + CRC-16); this module only knows payloads.
 #
 # Requests have types 0x01..0x7F; a reply is the request type | 0x80 and carries the
-# request's seq. EVENT (0x84) also arrives unsolicited (timer ticks). A request the device
-# does not understand gets an ERROR frame (0xEE) with the request's seq. No command
-# evaluates code.
+# request's seq. The EVENT answering a TRIGGER carries the TRIGGER's seq (so the host's
+# Link.request(TRIGGER, ..., EVENT) matches it); unsolicited EVENTs (timer ticks) carry the
+# device's own running seq. A request the device cannot serve gets an ERROR frame (0xEE)
+# with the request's seq. No command evaluates code.
 #
 # All integers are little-endian. Text is ASCII; "k=v;k=v" lists put no ';' in keys or
 # values and no '=' in keys; list values are comma lists (a list of length 1 is written
