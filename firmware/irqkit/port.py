@@ -62,5 +62,10 @@ class Port:
         """Non-blocking: copy waiting bytes into buf (bytearray); return how many (0: none)."""
         raise NotImplementedError
 
+    def serial_any(self):
+        """Number of bytes waiting (or a truthy value), for ports that poll the link."""
+        raise NotImplementedError
+
     def serial_write(self, data):
+        """Write all of data (bytes, bytearray or memoryview)."""
         raise NotImplementedError

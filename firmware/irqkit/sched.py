@@ -37,14 +37,23 @@ class Scheduler:
         src.id = len(self.sources)
         src.seq = self.seq
         src.wake = self.port_wake
+        src.install(self.port)  # first: a port that lacks the facility raises, nothing half-added
         i = 0
         while i < len(self.sources) and self.sources[i].prio >= src.prio:
             i += 1
         self.sources.insert(i, src)
         if src.kind == "polled":
             self.polled.append(src)
-        src.install(self.port)
         return src
+
+    def remove(self, src):
+        """Unregister a source (uninstalling its interrupt first, if it has one)."""
+        un = getattr(src, "uninstall", None)
+        if un is not None:
+            un(self.port)
+        self.sources.remove(src)
+        if src in self.polled:
+            self.polled.remove(src)
 
     # -- masking (dispatch level) ----------------------------------------------------------
     def mask(self, src):

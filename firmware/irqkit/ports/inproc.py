@@ -41,6 +41,7 @@ class _Timer:
 
 class InprocPort:
     name = "inproc"
+    ticks_hz = 1000000
 
     def __init__(self):
         import sys
@@ -141,6 +142,9 @@ class InprocPort:
         buf[:n] = self.rx[:n]
         self.rx = self.rx[n:]
         return n
+
+    def serial_any(self):
+        return len(self.rx)
 
     def serial_write(self, data):
         self.tx.extend(data)

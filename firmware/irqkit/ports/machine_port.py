@@ -125,6 +125,15 @@ class MachinePort:
             n += 1
         return n
 
+    def serial_any(self):
+        if self.uart is not None:
+            return self.uart.any()
+        if self._poll is None:
+            import select
+            self._poll = select.poll()
+            self._poll.register(self._in, select.POLLIN)
+        return len(self._poll.poll(0))
+
     def serial_write(self, data):
         (self.uart or self._out).write(data)
 

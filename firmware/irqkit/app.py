@@ -1,0 +1,287 @@
+# The latency responder: the program `irqkit measure` talks to over the serial link.
+#
+# Every measured path is a real interrupt path through the scheduler:
+#   uart  — the link's own RX interrupt: TRIGGER(uart) is answered with the RX ISR's
+#           timestamp and the time the deferred task started;
+#   soft  — TRIGGER(soft) raises a software interrupt; its task answers;
+#   gpio  — an edge on the board's trigger pin (bench channel / modem line / Blinka);
+#           the task drives the response pin and answers with the edge count as token;
+#   timer — ARM(timer, period_us) starts a timer; every tick's task sends an EVENT.
+# Replies are sent from the deferred tasks (never from an ISR).
+#
+# Stopping: CONFIG run=0 from the host; or Ctrl-C typed at a terminal. The app turns off
+# MicroPython's Ctrl-C handling while it runs (0x03 is an ordinary byte inside binary
+# frames), and instead treats a 0x03 after which the line goes quiet for BREAK_QUIET_MS
+# as Ctrl-C: a host frame always ends in 0x00, so that can only be a person or mpremote.
+import sys
+
+from irqkit import VERSION
+from irqkit import proto as P
+from irqkit.compat import const, ticks_ms, ticks_diff
+from irqkit.frame import FrameDecoder, FrameEncoder
+from irqkit.sched import Scheduler
+from irqkit.source import SoftSource, PolledSource
+from irqkit.hwsource import GpioSource, TimerSource, UartSource
+from irqkit import report
+
+BREAK_QUIET_MS = const(100)
+PRIO_TIMER = const(4)
+PRIO_GPIO = const(3)
+PRIO_UART = const(2)
+PRIO_SOFT = const(1)
+PRIO_BREAK = const(0)
+
+
+class App:
+    def __init__(self, port, board="unknown", gpio_pin=None, response_pin=None,
+                 capacity=16):
+        self.port = port
+        self.board = board
+        self.sched = sched = Scheduler(port)
+        self.dec = FrameDecoder()
+        self.enc = FrameEncoder()
+        self.rx = bytearray(64)
+        self.evbuf = bytearray(P.EVENT_SIZE)
+        self.tx_seq = 0
+        self.running = False
+        self.unknown = 0          # frames of an unknown type (answered with ERROR)
+        self.bad_payload = 0      # frames whose payload did not parse
+        self.last_byte = -1
+        self.t_last = 0
+        self.stats_pages = None
+        self.capacity = capacity
+        self.response_pin = response_pin
+        self.gpio_edges = 0
+        self.timer = None
+        self.uart_ev = None       # the RX event being handled (for TRIGGER uart)
+        try:
+            self.uart = sched.add(UartSource("uart", self.on_rx, prio=PRIO_UART,
+                                             capacity=capacity))
+        except NotImplementedError:
+            # USB CDC consoles have no RX interrupt exposed to Python: poll the link.
+            self.uart = sched.add(PolledSource("uart", self.on_rx, port.serial_any, 200,
+                                               prio=PRIO_UART, capacity=capacity))
+        self.soft = sched.add(SoftSource("soft", self.on_soft, prio=PRIO_SOFT,
+                                         capacity=capacity))
+        self.gpio = None
+        if gpio_pin is not None:
+            try:
+                self.gpio = sched.add(GpioSource("gpio", self.on_gpio, pin=gpio_pin,
+                                                 trigger="rising", prio=PRIO_GPIO,
+                                                 capacity=capacity))
+            except NotImplementedError:
+                self.gpio = None
+        sched.add(PolledSource("break", self.on_break, self.check_break, 20000,
+                               prio=PRIO_BREAK))
+
+    def sources(self):
+        names = ["uart", "soft"]
+        if self.gpio is not None:
+            names.append("gpio")
+        if self.has_timer():
+            names.append("timer")
+        return names
+
+    def has_timer(self):
+        try:
+            return callable(self.port.timer)
+        except AttributeError:
+            return False
+
+    # -- link -------------------------------------------------------------------------------
+    def send(self, type, seq, payload, n):
+        self.port.serial_write(self.enc.encode(type, seq, payload, n))
+
+    def send_bytes(self, type, seq, payload):
+        self.send(type, seq, payload, len(payload))
+
+    def send_event(self, src_id, token, ev, seq=0):
+        buf = self.evbuf
+        P.pack_event_into(buf, src_id, token, ev.t_isr, ev.t_task, ev.count)
+        self.send(P.EVENT, seq, buf, P.EVENT_SIZE)
+
+    def on_rx(self, ev):
+        """UART RX task: read what arrived, feed the frame decoder, handle frames."""
+        self.uart_ev = ev
+        buf = self.rx
+        dec = self.dec
+        port = self.port
+        while True:
+            n = port.serial_read(buf)
+            if not n:
+                break
+            self.last_byte = buf[n - 1]
+            self.t_last = ticks_ms()
+            i = 0
+            while i < n:
+                i += dec.feed_buf(buf, n, i)
+                if dec.ready:
+                    self.handle(dec.type, dec.seq, dec.payload, dec.payload_len)
+                    if not self.running:
+                        return
+
+    def check_break(self):
+        return (self.last_byte == 3 and ticks_diff(ticks_ms(), self.t_last) > BREAK_QUIET_MS)
+
+    def on_break(self, ev):
+        raise KeyboardInterrupt
+
+    def handle(self, type, seq, payload, n):
+        try:
+            if type == P.PING:
+                self.send(P.PONG, seq, payload, n)
+            elif type == P.TRIGGER:
+                self.on_trigger(seq, payload, n)
+            elif type == P.HELLO:
+                self.send_bytes(P.HELLO_R, seq, P.pack_hello_r(self.port.ticks_hz, self.hello()))
+            elif type == P.ARM:
+                self.on_arm(seq, payload, n)
+            elif type == P.STATS:
+                self.on_stats(seq, P.unpack_stats(payload, n))
+            elif type == P.RESET_STATS:
+                self.reset_stats()
+                self.send_bytes(P.RESET_R, seq, b"")
+            elif type == P.CONFIG:
+                key, value = P.unpack_config(payload, n)
+                if key == "run" and value == "0":
+                    self.send_bytes(P.CONFIG_R, seq, P.pack_status(P.STATUS_OK))
+                    self.running = False
+                    self.sched.stop()
+                else:
+                    self.error(P.ERR_BAD_PAYLOAD, type, seq, "unknown config " + key)
+            else:
+                self.unknown += 1
+                self.error(P.ERR_UNKNOWN_TYPE, type, seq, "")
+        except ValueError as e:
+            self.bad_payload += 1
+            self.error(P.ERR_BAD_PAYLOAD, type, seq, str(e))
+
+    def error(self, code, type, seq, detail):
+        self.send_bytes(P.ERROR, seq, P.pack_error(code, type, detail))
+
+    def hello(self):
+        return {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
+                "port": self.port.name, "irq": self.uart.mode, "sources": self.sources()}
+
+    # -- sources ------------------------------------------------------------------------------
+    def on_trigger(self, seq, payload, n):
+        src, token = P.unpack_trigger(payload, n)
+        if src == P.SRC_UART:
+            # this very frame came in through the RX interrupt: answer with its timestamps
+            self.send_event(P.SRC_UART, token, self.uart_ev, seq)
+        elif src == P.SRC_SOFT:
+            self.soft.trigger(token & 0x3FFFFFFF, seq)  # the reply carries the request's seq
+        else:
+            self.error(P.ERR_UNKNOWN_SOURCE, P.TRIGGER, seq, "source %d has no TRIGGER" % src)
+
+    def on_soft(self, ev):
+        self.send_event(P.SRC_SOFT, ev.a, ev, ev.b)
+
+    def on_gpio(self, ev):
+        self.gpio_edges += 1
+        if self.response_pin is not None:
+            self.port.pin_write(self.response_pin, ev.a)
+        self.send_event(P.SRC_GPIO, self.gpio_edges, ev, 0)
+
+    def on_tick(self, ev):
+        self.send_event(P.SRC_TIMER, ev.a, ev, 0)
+
+    def on_arm(self, seq, payload, n):
+        src, param = P.unpack_arm(payload, n)
+        mode = ""
+        status = P.STATUS_OK
+        if src == P.SRC_TIMER:
+            if self.timer is not None:
+                self.sched.remove(self.timer)
+                self.timer = None
+            if param:
+                try:
+                    self.timer = self.sched.add(TimerSource("timer", self.on_tick, param,
+                                                            prio=PRIO_TIMER,
+                                                            capacity=self.capacity))
+                    mode = self.timer.mode
+                except NotImplementedError:
+                    status = P.ERR_UNKNOWN_SOURCE
+            else:
+                mode = "off"
+        elif src == P.SRC_GPIO:
+            if self.gpio is None:
+                status = P.ERR_UNKNOWN_SOURCE
+            else:
+                self.gpio_edges = 0
+                mode = self.gpio.mode
+        elif src == P.SRC_UART:
+            mode = self.uart.mode
+        elif src == P.SRC_SOFT:
+            mode = self.soft.mode
+        else:
+            status = P.ERR_UNKNOWN_SOURCE
+        self.send_bytes(P.ARM_R, seq, P.pack_arm_r(src, status, mode))
+
+    # -- statistics ---------------------------------------------------------------------------
+    def stats(self):
+        d = {}
+        st = report.stats(self.sched)
+        for k in st:
+            if k == "sources":
+                continue
+            v = st[k]
+            d[k] = "" if v is None else v
+        for name in st["sources"]:
+            s = st["sources"][name]
+            for k in s:
+                d[name + "." + k] = s[k]
+        c = self.dec.counters()
+        for k in c:
+            d["link." + k] = c[k]
+        d["link.unknown_type"] = self.unknown
+        d["link.bad_payload"] = self.bad_payload
+        return d
+
+    def on_stats(self, seq, page):
+        if page == 0 or self.stats_pages is None:
+            self.stats_pages = P.stats_pages(self.stats())  # one snapshot for all pages
+        pages = self.stats_pages
+        if page >= len(pages):
+            self.error(P.ERR_BAD_PAYLOAD, P.STATS, seq, "no page %d" % page)
+            return
+        self.send_bytes(P.STATS_R, seq, pages[page])
+
+    def reset_stats(self):
+        report.reset(self.sched)
+        self.dec.reset_counters()
+        self.unknown = 0
+        self.bad_payload = 0
+
+    # -- main loop ----------------------------------------------------------------------------
+    def run(self):
+        kbd = _kbd_intr_off()
+        self.running = True
+        try:
+            self.sched.run()
+        finally:
+            self.running = False
+            if self.timer is not None:
+                self.sched.remove(self.timer)
+                self.timer = None
+            _kbd_intr_restore(kbd)
+
+
+def _kbd_intr_off():
+    try:
+        import micropython
+        micropython.kbd_intr(-1)
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
+def _kbd_intr_restore(was_off):
+    if was_off:
+        import micropython
+        micropython.kbd_intr(3)
+
+
+def main(port, **kw):
+    """Run the responder on `port` until the host sends CONFIG run=0 or Ctrl-C."""
+    App(port, **kw).run()
