@@ -231,6 +231,28 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+def microbit_fs_name(relpath: str) -> str:
+    """The micro:bit filesystem name for a file of a package, so that imports still work.
+
+    The micro:bit filesystem is flat (no directories, but ``/`` is allowed in a name) and
+    1.9.2 cannot import packages (``irqkit/__init__.py`` is not found).  It can import
+    *submodules of a module*, though: after loading ``irqkit.py`` it looks for
+    ``irqkit.compat`` at ``irqkit.py/compat.py``.  So ``irqkit/__init__.py`` -> ``irqkit.py``,
+    ``irqkit/ring.py`` -> ``irqkit.py/ring.py``, ``irqkit/ports/x.py`` ->
+    ``irqkit.py/ports.py/x.py``, and ``from irqkit.ring import Ring`` works unchanged
+    (checked on the QEMU micro:bit, two levels deep).  Relative imports are not supported.
+    """
+    rel = relpath.replace("\\", "/").strip("/")
+    if not rel.endswith(".py"):
+        raise ValueError(f"not a .py file: {relpath}")
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    if not parts or any(not p for p in parts):
+        raise ValueError(f"bad module path: {relpath}")
+    return "/".join(p + ".py" for p in parts)
+
+
 # Every live instance, so an interpreter exit (or a test that forgot its fixture) cannot leave
 # a QEMU behind.  Kill-on-parent-death (PR_SET_PDEATHSIG) covers a SIGKILLed parent.
 _LIVE: "weakref.WeakSet[MicrobitQemu]" = weakref.WeakSet()
