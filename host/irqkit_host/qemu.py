@@ -46,7 +46,7 @@ import time
 import tty
 import weakref
 from collections import deque
-from typing import Iterable
+from typing import Callable, Iterable
 
 QEMU_BINARY = "qemu-system-arm"
 APT_HINT = "apt-get install qemu-system-arm firmware-microbit-micropython"
@@ -264,13 +264,15 @@ def _kill_all() -> None:
         inst.stop()
 
 
-def _load_prctl():  # resolved in the parent: the child must not import or allocate much
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl, resolved in the parent: the forked child must not import or allocate much."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True).prctl
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
     except Exception:
         return None
 
@@ -363,7 +365,7 @@ class MicrobitQemu:
 
         The pty is closed again afterwards so that mpremote/pyserial can open it exclusively.
         """
-        import serial  # pyserial: a project dependency; imported here so find_* work without it
+        import serial  # type: ignore[import-untyped]  # pyserial; imported here so find_* work without it
 
         deadline = time.monotonic() + timeout
         seen = b""
