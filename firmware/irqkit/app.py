@@ -9,10 +9,14 @@
 #   timer — ARM(timer, period_us) starts a timer; every tick's task sends an EVENT.
 # Replies are sent from the deferred tasks (never from an ISR).
 #
-# Stopping: CONFIG run=0 from the host; or Ctrl-C typed at a terminal. The app turns off
-# MicroPython's Ctrl-C handling while it runs (0x03 is an ordinary byte inside binary
-# frames), and instead treats a 0x03 after which the line goes quiet for BREAK_QUIET_MS
-# as Ctrl-C: a host frame always ends in 0x00, so that can only be a person or mpremote.
+# Stopping: CONFIG run=0 from the host; or Ctrl-C from a terminal or mpremote. The app
+# turns off MicroPython's Ctrl-C handling while it runs (0x03 is an ordinary byte inside
+# binary frames) and applies its own rule: a 0x03 with no 0x00 after it, then a line
+# quiet for BREAK_QUIET_MS. A host frame always ends in 0x00 and is written at once, so
+# that can only be a person or mpremote. mpremote follows its "\r\x03" with "\r\x01"
+# (enter raw REPL) which the app has then already read: the app answers with the raw
+# REPL banner so mpremote's handshake completes (the harness starts the app from the
+# raw REPL, so that is where the board is when the app returns).
 import sys
 
 from irqkit import VERSION
@@ -46,7 +50,8 @@ class App:
         self.running = False
         self.unknown = 0          # frames of an unknown type (answered with ERROR)
         self.bad_payload = 0      # frames whose payload did not parse
-        self.last_byte = -1
+        self.ctrl_c = False       # a 0x03 arrived and no 0x00 since
+        self.ctrl_a = False       # ... and a 0x01 after it (mpremote entering raw REPL)
         self.t_last = 0
         self.stats_pages = None
         self.capacity = capacity
@@ -110,8 +115,16 @@ class App:
             n = port.serial_read(buf)
             if not n:
                 break
-            self.last_byte = buf[n - 1]
             self.t_last = ticks_ms()
+            for k in range(n):
+                c = buf[k]
+                if c == 0:
+                    self.ctrl_c = False
+                    self.ctrl_a = False
+                elif c == 3:
+                    self.ctrl_c = True
+                elif c == 1 and self.ctrl_c:
+                    self.ctrl_a = True
             i = 0
             while i < n:
                 i += dec.feed_buf(buf, n, i)
@@ -121,9 +134,11 @@ class App:
                         return
 
     def check_break(self):
-        return (self.last_byte == 3 and ticks_diff(ticks_ms(), self.t_last) > BREAK_QUIET_MS)
+        return self.ctrl_c and ticks_diff(ticks_ms(), self.t_last) > BREAK_QUIET_MS
 
     def on_break(self, ev):
+        if self.ctrl_a:
+            self.port.serial_write(b"raw REPL; CTRL-B to exit\r\n")
         raise KeyboardInterrupt
 
     def handle(self, type, seq, payload, n):

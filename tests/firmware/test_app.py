@@ -131,3 +131,24 @@ def test_ctrl_c_then_quiet_line_stops_the_app():
     except KeyboardInterrupt:
         return
     raise AssertionError("Ctrl-C did not stop the app")
+
+
+def test_mpremote_interrupt_gets_the_raw_repl_banner():
+    port, app = _app()
+    port.receive(b"\r\x03")
+    port.receive(b"\r\x01")      # mpremote enters the raw REPL right after its Ctrl-C
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        assert bytes(port.tx).endswith(b"raw REPL; CTRL-B to exit\r\n")
+        return
+    raise AssertionError("Ctrl-C did not stop the app")
+
+
+def test_frames_containing_0x03_do_not_stop_the_app():
+    port, app = _app()
+    frame = encode(P.PING, 3, b"\x03\x03\r\x03")
+    assert b"\x03" in frame
+    out = _exchange(port, app, frame)
+    assert out == [(P.PONG, 3, b"\x03\x03\r\x03")]
+    assert not app.ctrl_c
