@@ -21,7 +21,7 @@ import sys
 
 from irqkit import VERSION
 from irqkit import proto as P
-from irqkit.compat import const, ticks_ms, ticks_diff
+from irqkit.compat import const, ticks_ms, ticks_diff, wrap
 from irqkit.frame import FrameDecoder, FrameEncoder
 from irqkit.sched import Scheduler
 from irqkit.source import SoftSource, PolledSource
@@ -185,7 +185,7 @@ class App:
             # this very frame came in through the RX interrupt: answer with its timestamps
             self.send_event(P.SRC_UART, token, self.uart_ev, seq)
         elif src == P.SRC_SOFT:
-            self.soft.trigger(token & 0x3FFFFFFF, seq)  # the reply carries the request's seq
+            self.soft.trigger(wrap(token), seq)  # the reply carries the request's seq
         else:
             self.error(P.ERR_UNKNOWN_SOURCE, P.TRIGGER, seq, "source %d has no TRIGGER" % src)
 

@@ -25,11 +25,15 @@ if heap_lock is None:
     def heap_unlock():
         return 0
 
-# Ticks wrap at 2**30 like MicroPython's time.ticks_* (TICKS_PERIOD = 1 << 30). Every
-# value the core keeps (timestamps, counters, sequence numbers) is masked to 30 bits so
-# that reading it back never creates a big int, which would allocate on a 32-bit board.
+# Ticks wrap at 2**30 like MicroPython's time.ticks_* (TICKS_PERIOD = 1 << 30).
+# A small int on a 32-bit board holds -2**30 .. 2**30-1; anything outside is a big int,
+# which allocates (or does not exist). So counters and sequence numbers wrap at 2**29:
+# `x + 1` on a value below 2**29 can never leave the small-int range, even before the
+# mask is applied. (Masking at 2**30 would compute 2**30 first: one allocation per wrap.)
 TICKS_MASK = const(0x3FFFFFFF)
 _TICKS_HALF = const(0x20000000)
+COUNTER_MASK = const(0x1FFFFFFF)
+COUNTER_HALF = const(0x10000000)
 
 try:
     from time import ticks_us, ticks_ms, ticks_diff, ticks_add
@@ -65,8 +69,8 @@ except ImportError:
 
 
 def wrap(x):
-    """Mask a free-running counter to the 30 bits every stored counter uses."""
-    return x & TICKS_MASK
+    """Mask a free-running counter to the 29 bits every stored counter uses."""
+    return x & COUNTER_MASK
 
 
 try:

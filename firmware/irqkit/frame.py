@@ -23,7 +23,7 @@ MAX_PAYLOAD = const(240)
 MAX_BODY = const(244)  # type + seq + MAX_PAYLOAD + crc
 MAX_FRAME = const(246)  # MAX_BODY + 1 COBS code byte + 1 delimiter
 
-_MASK = const(0x3FFFFFFF)  # irqkit.compat.wrap(): counters wrap at 30 bits (small ints)
+_MASK = const(0x1FFFFFFF)  # irqkit.compat.wrap(): counters wrap at 29 bits (small ints)
 
 # Decoder states
 _ST_START = const(0)  # nothing since the last delimiter

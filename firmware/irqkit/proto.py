@@ -12,7 +12,7 @@
 # with a trailing comma and the empty list as "," so that they read back as lists).
 #
 # Timestamps/tokens/params are u32 on the wire, but the device keeps 30-bit values
-# (irqkit.compat.wrap); hosts should use tokens < 2**30 so the device never needs a big int.
+# (irqkit.compat.wrap, 29-bit counters); hosts use tokens < 2**29 so the device never needs a big int.
 #
 # Payload helpers: pack_* return new bytes (main-loop code on the device: small
 # allocations are fine there); pack_event_into writes into a caller's buffer without

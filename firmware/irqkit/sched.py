@@ -6,7 +6,7 @@
 # event (bounded by its ring; overflow counted), the task just waits until unmask — so
 # masked interrupts are held pending and replayed in priority order, never lost silently.
 # An NMI-like source (nmi=True) ignores every mask.
-from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, zeros, wrap
+from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, zeros, wrap, COUNTER_HALF
 from irqkit.critical import Critical
 from irqkit.ring import SLOT, SEQ_OFS, R_TAIL
 from irqkit.source import Event, ST_ERRORS, ST_DELIVERED, ST_LAT_MAX, ST_HIST, HIST_BUCKETS
@@ -83,7 +83,7 @@ class Scheduler:
             ring = src.ring
             if ring.ready() and (src.nmi or not (src.masked or src.prio < floor)):
                 seq = ring.buf[ring.ctl[R_TAIL] * SLOT + SEQ_OFS]
-                if best is None or ((seq - best_seq) & 0x3FFFFFFF) >= 0x20000000:
+                if best is None or wrap(seq - best_seq) >= COUNTER_HALF:
                     best = src
                     level = src.prio
                     best_seq = seq
@@ -115,7 +115,7 @@ class Scheduler:
         while us and b < HIST_BUCKETS - 1:
             us >>= 1
             b += 1
-        st[ST_HIST + b] += 1
+        st[ST_HIST + b] = wrap(st[ST_HIST + b] + 1)
         st[ST_DELIVERED] = wrap(st[ST_DELIVERED] + ev.count)
         self.dispatched = wrap(self.dispatched + 1)
         try:
