@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gpio trigger backend: bench, modem:rts, modem:dtr, blinka:PIN (default: from the board)")
     p.add_argument("--runtime", choices=("micropython", "cpython"), default=None,
                    help="simulator runtime when no --port is given")
+    p.add_argument("--timer-period-us", type=_positive_int, default=None,
+                   help="timer source period in us (default 1000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(module="measure")
 
@@ -76,13 +78,24 @@ def _load_runner(module: str) -> Callable[[argparse.Namespace], int]:
     return mod.run
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors that are the user's input or the device's state, not irqkit bugs: these are
+    reported as one line; anything else keeps its traceback."""
+    from .boards import BoardError
+    from .link import LinkError
+    from .triggers import TriggerError
+    return isinstance(exc, (CliError, BoardError, LinkError, TriggerError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         runner = _load_runner(args.module)
         return int(runner(args) or 0)
-    except CliError as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"irqkit {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -91,4 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as irqkit_host.cli, not __main__, so its exception classes are the ones raised
+    from irqkit_host.cli import main as _main
+    sys.exit(_main())

@@ -1,0 +1,64 @@
+"""Which firmware files a board gets, and the code that starts the app on it.
+
+Driven by the board file's ``firmware`` section (port name, constructor arguments,
+filesystem layout), so a new board is data, not a code branch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import irqkit
+
+# Every board gets these (paths relative to the irqkit package).
+CORE_FILES = (
+    "__init__.py", "compat.py", "ring.py", "source.py", "critical.py", "sched.py",
+    "report.py", "hwsource.py", "frame.py", "proto.py", "app.py", "ports/__init__.py",
+)
+
+# port name (board file) -> (file under irqkit/ports, module, class)
+PORTS: dict[str, tuple[str, str, str]] = {
+    "machine": ("ports/machine_port.py", "irqkit.ports.machine_port", "MachinePort"),
+    "sim": ("ports/sim.py", "irqkit.ports.sim", "SimPort"),
+}
+
+
+@dataclass(frozen=True)
+class FirmwareFile:
+    local: Path    # on this machine
+    device: str    # path on the device, relative to its filesystem root
+
+
+def firmware_dir() -> Path:
+    """The irqkit firmware package on this machine (source tree or installed)."""
+    return Path(irqkit.__file__).resolve().parent
+
+
+def port_spec(board: dict[str, Any]) -> tuple[str, str, str]:
+    name = board["firmware"]["port"]
+    if name not in PORTS:
+        raise ValueError(f"board {board['name']!r}: firmware port {name!r} is not built yet")
+    return PORTS[name]
+
+
+def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
+    root = firmware_dir()
+    port_file = port_spec(board)[0]
+    rels = list(CORE_FILES) + [port_file]
+    return [FirmwareFile(root / rel, "irqkit/" + rel) for rel in rels]
+
+
+def app_start_code(board: dict[str, Any]) -> str:
+    """MicroPython source that runs the latency responder on this board (raw REPL)."""
+    _, module, cls = port_spec(board)
+    args = board["firmware"].get("port_args", {})
+    gpio = board.get("gpio") or {}
+    has_gpio = "gpio" in board.get("sources", [])
+    pin = gpio.get("trigger_pin") if has_gpio else None
+    resp = gpio.get("response_pin") if has_gpio else None
+    return (
+        f"from irqkit.app import main\n"
+        f"from {module} import {cls}\n"
+        f"main({cls}(**{args!r}), board={board['name']!r}, gpio_pin={pin!r}, response_pin={resp!r})\n"
+    )

@@ -1,0 +1,130 @@
+"""A running latency responder on a device: start it from the raw REPL, talk frames.
+
+The app is started with mpremote's serial transport (raw REPL, no follow) and the same
+pyserial object then carries the binary frames. Stopping sends CONFIG run=0 and returns
+the device to its friendly REPL, so mpremote and terminals can use it afterwards.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from irqkit import proto
+
+from .link import Link, LinkClosed, LinkError, LinkTimeout, open_error
+
+try:
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+except ImportError:  # pragma: no cover - mpremote is a dependency
+    raise
+
+
+def open_transport(port: str, baudrate: int = 115200) -> SerialTransport:
+    """Open the port for mpremote's transport, with one-line errors."""
+    try:
+        return SerialTransport(port, baudrate=baudrate)
+    except TransportError as exc:
+        # mpremote swallows the OSError; reproduce it with pyserial for a useful message
+        import serial
+        try:
+            serial.serial_for_url(port, baudrate=baudrate, exclusive=True).close()
+        except Exception as inner:  # noqa: BLE001 - translated to one line
+            raise open_error(port, inner) from None
+        raise LinkError(f"cannot open {port}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise open_error(port, exc) from None
+
+
+def enter_raw_repl(transport: SerialTransport, port: str) -> None:
+    try:
+        transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+    except TransportError:
+        raise LinkError(f"no MicroPython REPL answered on {port} (is MicroPython running there?)") from None
+    except OSError as exc:
+        raise LinkClosed(f"device disconnected: {exc}") from None
+
+
+class DeviceSession:
+    """The app running on a device, reachable through ``.link``."""
+
+    def __init__(self, port: str, start_code: str, baudrate: int = 115200,
+                 timeout: float = 2.0) -> None:
+        self.port = port
+        self.transport = open_transport(port, baudrate)
+        self.link: Link | None = None
+        self.hello_info: dict[str, Any] = {}
+        self.ticks_hz = 0
+        try:
+            enter_raw_repl(self.transport, port)
+            try:
+                self.transport.exec_raw_no_follow(start_code)
+            except TransportError as exc:
+                raise LinkError(f"could not start the app on {port}: {exc}") from None
+            self.link = Link(self.transport.serial, name=port, timeout=timeout)
+            self._hello()
+        except BaseException:
+            self.close(stop=False)
+            raise
+
+    def _hello(self) -> None:
+        assert self.link is not None
+        # The app needs a moment to import; the REPL may also echo a banner first.
+        deadline = time.monotonic() + 15.0
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                self.link.discard_input()
+                version, hz, info = self.link.hello(timeout=0.5)
+                self.ticks_hz = hz
+                self.hello_info = dict(info)
+                self.hello_info["proto"] = version
+                return
+            except LinkTimeout as exc:
+                last = exc
+                err = self._app_error()
+                if err:
+                    raise LinkError(f"the app failed to start on {self.port}: {err}") from None
+        raise LinkError(f"the app did not answer HELLO on {self.port}: {last}")
+
+    def _app_error(self) -> str:
+        """If the app died at start, the raw REPL printed its traceback: return its last line."""
+        ser = self.transport.serial
+        try:
+            waiting = ser.in_waiting
+        except OSError:
+            return ""
+        if not waiting:
+            return ""
+        data = ser.read(waiting)
+        if b"Traceback" in data or b"Error" in data:
+            text = data.decode("utf-8", "replace").replace("\x04", "\n").strip().splitlines()
+            return text[-1] if text else "unknown error"
+        return ""
+
+    def stop(self) -> None:
+        """Ask the app to return, then leave the device at its friendly REPL."""
+        if self.link is None or self.link.closed:
+            return
+        try:
+            self.link.request(proto.CONFIG, proto.pack_config("run", 0),
+                              expect_type=proto.CONFIG_R, timeout=2.0)
+            # the raw REPL prints the exec's end markers and its prompt: "\x04\x04>"
+            self.transport.read_until(1, b"\x04>", timeout=2)
+            self.transport.exit_raw_repl()
+        except (LinkError, OSError):
+            pass
+
+    def close(self, stop: bool = True) -> None:
+        if stop:
+            self.stop()
+        try:
+            self.transport.close()
+        except Exception:  # noqa: BLE001 - the device may be gone already
+            pass
+
+    def __enter__(self) -> DeviceSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(stop=not isinstance(exc[1], LinkClosed))
