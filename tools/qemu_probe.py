@@ -4,9 +4,10 @@ module it can compile, and what the irqkit core costs there.
 
     python tools/qemu_probe.py features          # which modules/functions/syntax exist
     python tools/qemu_probe.py limits            # largest representative module that compiles
-    python tools/qemu_probe.py core [--minify] [MODULE ...]
-        # upload firmware/irqkit (as irqkit.py, irqkit.py/ring.py, ...) and import each module
-        # after a soft reset; prints the heap each one keeps, or the error it hits.
+    python tools/qemu_probe.py core [--minify] [--each] [MODULE ...]
+        # upload firmware/irqkit modules and their irqkit imports (as irqkit.py, irqkit.py/ring.py,
+        # ...) and import each after a soft reset; prints the heap each keeps, or the error.
+        # --each: every module alone on a fresh filesystem (the whole core does not fit).
 
 Needs: apt-get install qemu-system-arm firmware-microbit-micropython
 """
@@ -137,45 +138,100 @@ def cmd_limits(tr: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_core(tr: Any, args: argparse.Namespace) -> int:
-    fw = ROOT / "firmware"
-    modules = args.modules or ["irqkit.compat", "irqkit.ring", "irqkit.critical", "irqkit.source", "irqkit.sched"]
-    files: list[Path] = [fw / "irqkit" / "__init__.py"]
+def _deps(fw: Path, module: str, seen: list[str] | None = None) -> list[str]:
+    """module and the irqkit modules it imports at top level, dependencies first."""
+    import ast
+
+    seen = [] if seen is None else seen
+    if module in seen:
+        return seen
+    parts = module.split(".")
+    path = fw.joinpath(*parts).with_suffix(".py")
+    if not path.exists():
+        path = fw.joinpath(*parts, "__init__.py")
+    for node in ast.parse(path.read_text()).body:
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.startswith("irqkit.") or name == "irqkit":
+                _deps(fw, name, seen)
+    seen.append(module)
+    return seen
+
+
+def _module_file(fw: Path, module: str) -> Path:
+    parts = module.split(".")
+    path = fw.joinpath(*parts).with_suffix(".py")
+    return path if path.exists() else fw.joinpath(*parts, "__init__.py")
+
+
+def _upload(tr: Any, fw: Path, modules: list[str], strip: bool) -> int | str:
+    """Clear the filesystem, upload modules (+ parent packages); bytes written, or the error."""
+    files: list[Path] = []
     for mod in modules:
         parts = mod.split(".")
-        for k in range(2, len(parts)):  # parent packages
+        for k in range(1, len(parts)):
             init = fw.joinpath(*parts[:k], "__init__.py")
             if init not in files:
                 files.append(init)
-    for path in sorted(fw.joinpath("irqkit").glob("*.py")) + sorted(fw.joinpath("irqkit", "ports").glob("*.py")):
-        name = ".".join(path.relative_to(fw).with_suffix("").parts)
-        if name in modules and path not in files:
+        path = _module_file(fw, mod)
+        if path not in files:
             files.append(path)
     _exec(tr, "import os\nfor x in os.listdir(): os.remove(x)")
     total = 0
     for path in files:
         data = path.read_text()
-        if args.minify:
+        if strip:
             data = strip_source(data)
         name = microbit_fs_name(path.relative_to(fw).as_posix())
         try:
             tr.fs_writefile(name, data.encode())
-        except OSError as exc:
-            print(f"upload {name}: {exc} (filesystem full after {total} bytes)")
-            return 1
+        except Exception as exc:  # OSError(ENOSPC), or TransportExecError when open() fails
+            return f"upload failed at {name} after {total} bytes: {str(exc).strip().splitlines()[-1]}"
         total += len(data)
-        print(f"upload {name:36s} {len(data):6d} bytes")
-    print(f"uploaded {total} bytes{' (minified)' if args.minify else ''}")
+    return total
+
+
+def _import_cost(tr: Any, mod: str) -> str:
+    _fresh(tr)
+    out = _exec(tr, f"import gc\ngc.collect()\na=gc.mem_free()\nimport {mod}\ngc.collect()\nprint(a, gc.mem_free())")
+    if out.startswith("ERROR"):
+        return out
+    before, after = (int(x) for x in out.split())
+    return f"ok: heap free {before} -> {after}, keeps {before - after} B"
+
+
+def cmd_core(tr: Any, args: argparse.Namespace) -> int:
+    fw = ROOT / "firmware"
+    default = ["irqkit.compat", "irqkit.ring", "irqkit.critical", "irqkit.source", "irqkit.sched"]
+    modules = args.modules or default
     failed = 0
+    if args.each:  # each module alone with its dependencies: a fresh filesystem per module
+        for mod in modules:
+            deps = _deps(fw, mod)
+            up = _upload(tr, fw, deps, args.minify)
+            res = up if isinstance(up, str) else _import_cost(tr, mod)
+            size = "" if isinstance(up, str) else f"{up:6d} B source"
+            failed += not res.startswith("ok")
+            print(f"{mod:28s} {size:15s} {res}   (with {', '.join(d for d in deps if d != mod) or '-'})")
+        return 1 if failed else 0
+    wanted: list[str] = []
     for mod in modules:
-        _fresh(tr)
-        out = _exec(tr, f"import gc\ngc.collect()\na=gc.mem_free()\nimport {mod}\ngc.collect()\nprint(a, gc.mem_free())")
-        if out.startswith("ERROR"):
-            failed += 1
-            print(f"import {mod:28s} {out}")
-        else:
-            before, after = (int(x) for x in out.split())
-            print(f"import {mod:28s} ok: heap free {before} -> {after} (keeps {before - after} B with its imports)")
+        for dep in _deps(fw, mod):
+            if dep not in wanted:
+                wanted.append(dep)
+    up = _upload(tr, fw, wanted, args.minify)
+    if isinstance(up, str):
+        print(f"upload: {up}")
+        return 1
+    print(f"uploaded {len(wanted)} modules, {up} bytes{' (stripped)' if args.minify else ''}")
+    for mod in modules:
+        res = _import_cost(tr, mod)
+        failed += not res.startswith("ok")
+        print(f"import {mod:28s} {res} (with its imports)")
     return 1 if failed else 0
 
 
@@ -186,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("limits")
     p = sub.add_parser("core")
     p.add_argument("--minify", action="store_true", help="strip comments/docstrings (saves flash and ~25%% of heap)")
+    p.add_argument("--each", action="store_true", help="each module alone (fresh filesystem) with its imports")
     p.add_argument("modules", nargs="*", help="modules to import (default: compat ring critical source sched)")
     args = parser.parse_args(argv)
 
