@@ -555,3 +555,47 @@ def test_port_imports_on_the_micropython_vm() -> None:
     r = subprocess.run([mp, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "NI no keypad module" in r.stdout
+
+
+# ---- the latency responder on this port ------------------------------------------------------
+
+def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: list[Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """irqkit.app unchanged on the CircuitPython port: the link is polled (no UART IRQ),
+    GPIO edges come from keypad, the response pin is driven from the task."""
+    from irqkit import proto as P
+    from irqkit.app import App
+    from irqkit.frame import decode_frames, encode
+
+    writes: list[tuple[int, int]] = []
+    orig = AgnosticPin.write
+    monkeypatch.setattr(AgnosticPin, "write",
+                        lambda self, v: (writes.append((self.id, int(v))), orig(self, v))[1])
+    link = FakeLink()
+    port = cp.CircuitPythonPort(link=link, interval_ms=1)
+    app = App(port, board="feather-m4", gpio_pin="Dx_INPUT_FALSE", response_pin="Dx_OUTPUT")
+    scanners.append(port.vectors[0].keys)
+    app.running = True
+    assert app.uart.mode == "polled" and app.gpio is not None and app.gpio.mode == "polled"
+
+    def exchange(data: bytes, want: int = 1) -> list[Any]:
+        link.tx = bytearray()
+        link.rx.extend(data)
+        wait_for(lambda: (port.poll(), app.sched.run_once(),
+                          len(decode_frames(bytes(link.tx))) >= want)[2], "the app's reply")
+        return decode_frames(bytes(link.tx))
+
+    out = exchange(encode(P.HELLO, 7))
+    version, hz, info = P.unpack_hello_r(out[0][2])
+    assert out[0][:2] == (P.HELLO_R, 7) and hz == 1000000 and info["board"] == "feather-m4"
+    assert "gpio" in info["sources"]
+    out = exchange(encode(P.ARM, 8, P.pack_arm(P.SRC_GPIO, 0)))
+    assert P.unpack_arm_r(out[0][2])[2] == "polled"
+
+    link.tx = bytearray()
+    lines[LINE_A.id] = 1                               # the trigger pin's rising edge
+    wait_for(lambda: (port.poll(), app.sched.run_once(), len(link.tx) > 0)[2], "the GPIO event")
+    (typ, _seq, payload), = decode_frames(bytes(link.tx))
+    src, token, t_isr, t_task, count = P.unpack_event(payload)
+    assert typ == P.EVENT and src == P.SRC_GPIO and token == 1 and count == 1
+    assert (board.Dx_OUTPUT.id, 1) in writes           # the response pin answered
