@@ -116,15 +116,17 @@ class KeysSource(PolledSource):
     pins: board pin names or pin objects; key k of the event is pins[k].
     trigger: "rising", "falling" or "both": the pin level after the edge, from keypad's
     pressed/released and value_when_pressed (True: pressed = high).
-    interval_ms: keypad's scan interval (its debounce time, and part of the latency).
-    poll_us: how often the scheduler drains the queue (default: the scan interval).
+    interval_ms: keypad's scan interval (its debounce time, and part of the latency: an
+    edge waits up to one interval before keypad sees and stamps it).
+    poll_us: how often the scheduler drains the queue (default 1 ms, CircuitPython's
+    tick; the wait in the queue is inside the reported latency, the scan is not).
     Event data: a = level after the edge (1 pressed), b = key number."""
 
     def __init__(self, name, task, pins, trigger="both", prio=0, capacity=8,
                  policy=POLICY_COUNT, interval_ms=20, poll_us=0, value_when_pressed=True,
                  pull=True, max_events=16):
-        PolledSource.__init__(self, name, task, self._no_check,
-                              poll_us or interval_ms * 1000, prio, capacity, policy)
+        PolledSource.__init__(self, name, task, self._no_check, poll_us or 1000, prio,
+                              capacity, policy)
         self.pins = pins
         self.trigger = trigger
         self.interval_ms = interval_ms
