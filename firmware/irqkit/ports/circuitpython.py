@@ -17,7 +17,8 @@
 #   KeysSource reports includes the time the event waited in keypad's queue. The scan
 #   interval comes before that timestamp and is invisible to it: it is exposed as
 #   `scan_interval_us` and belongs to the latency budget. countio and PulseIn have no
-#   timestamps: their events carry the drain time (`res_us` = the drain interval).
+#   timestamps: their events carry the drain time (a CounterSource's `res_us` is its
+#   drain interval; PulseIn's widths themselves are 1 us).
 # * Losses are counted: keypad's `overflowed` flag (it drops the newest event and only
 #   says "at least one") becomes one trigger + one overflow in the source's ring counters,
 #   so triggers == delivered + overflow still holds (the overflow is a lower bound).
