@@ -101,6 +101,19 @@ def lines(monkeypatch: pytest.MonkeyPatch) -> dict[int, int]:
     return levels
 
 
+def log_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record (pin id, level) for every write to an agnostic pin."""
+    writes: list[tuple[int, int]] = []
+    orig = AgnosticPin.write
+
+    def write(self: AgnosticPin, v: Any) -> None:
+        writes.append((self.id, int(v)))
+        orig(self, v)
+
+    monkeypatch.setattr(AgnosticPin, "write", write)
+    return writes
+
+
 LINE_A = board.Dx_INPUT_FALSE          # pin ids of lines the tests drive
 LINE_B = board.Dx_INPUT_TRUE_PULL_DOWN
 
@@ -510,10 +523,7 @@ def test_serial_link_and_response_pin(lines: dict[int, int], monkeypatch: pytest
     assert port.serial_read(buf) == 3 and bytes(buf[:3]) == b"def"
     port.serial_write(b"\x01\x02")
     assert bytes(link.tx) == b"\x01\x02"
-    writes: list[tuple[int, int]] = []
-    orig = AgnosticPin.write
-    monkeypatch.setattr(AgnosticPin, "write",
-                        lambda self, v: (writes.append((self.id, v)), orig(self, v))[1])
+    writes = log_writes(monkeypatch)
     port.pin_write("Dx_OUTPUT", 1)
     port.pin_write("Dx_OUTPUT", 0)
     out = board.Dx_OUTPUT.id
@@ -567,10 +577,7 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
     from irqkit.app import App
     from irqkit.frame import decode_frames, encode
 
-    writes: list[tuple[int, int]] = []
-    orig = AgnosticPin.write
-    monkeypatch.setattr(AgnosticPin, "write",
-                        lambda self, v: (writes.append((self.id, int(v))), orig(self, v))[1])
+    writes = log_writes(monkeypatch)
     link = FakeLink()
     port = cp.CircuitPythonPort(link=link, interval_ms=1)
     app = App(port, board="feather-m4", gpio_pin="Dx_INPUT_FALSE", response_pin="Dx_OUTPUT")
@@ -578,12 +585,16 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
     app.running = True
     assert app.uart.mode == "polled" and app.gpio is not None and app.gpio.mode == "polled"
 
-    def exchange(data: bytes, want: int = 1) -> list[Any]:
+    def answered() -> bool:
+        port.poll()                      # what idle() does inside App.run()
+        app.sched.run_once()
+        return len(link.tx) > 0
+
+    def exchange(data: bytes) -> list[Any]:
         link.tx = bytearray()
         link.rx.extend(data)
-        wait_for(lambda: (port.poll(), app.sched.run_once(),
-                          len(decode_frames(bytes(link.tx))) >= want)[2], "the app's reply")
-        return decode_frames(bytes(link.tx))
+        wait_for(answered, "the app's reply")
+        return list(decode_frames(bytes(link.tx)))
 
     out = exchange(encode(P.HELLO, 7))
     version, hz, info = P.unpack_hello_r(out[0][2])
@@ -594,7 +605,7 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
 
     link.tx = bytearray()
     lines[LINE_A.id] = 1                               # the trigger pin's rising edge
-    wait_for(lambda: (port.poll(), app.sched.run_once(), len(link.tx) > 0)[2], "the GPIO event")
+    wait_for(answered, "the GPIO event")
     (typ, _seq, payload), = decode_frames(bytes(link.tx))
     src, token, t_isr, t_task, count = P.unpack_event(payload)
     assert typ == P.EVENT and src == P.SRC_GPIO and token == 1 and count == 1
