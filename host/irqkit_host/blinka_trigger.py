@@ -1,10 +1,12 @@
 """GPIO trigger through Adafruit Blinka: a host GPIO (Raspberry Pi header, FT232H, MCP2221)
 drives the board's trigger pin, and optionally watches the board's response pin.
 
-``irqkit measure --trigger blinka:PIN[:RESPONSE]`` — PIN and RESPONSE are Blinka ``board``
-names on the host side (``C0``/``C1`` on an FT232H, ``G0``..``G3`` on an MCP2221, ``D17``
+``irqkit measure --trigger blinka:PIN[:RESPONSE[:HIGH_MS]]`` — PIN and RESPONSE are Blinka
+``board`` names on the host side (``C0``/``C1`` on an FT232H, ``G0``..``G3`` on an MCP2221, ``D17``
 on a Raspberry Pi). Blinka picks the adapter from the environment before ``board`` is
 imported: ``BLINKA_FT232H=1`` or ``BLINKA_MCP2221=1`` (nothing on a Raspberry Pi).
+HIGH_MS keeps the line high at least that long: a CircuitPython board sees its pin through
+keypad's scan (every 20 ms by default), so give it more than one scan interval (e.g. 25).
 
 Timing: every pin write or read through a USB adapter is a USB transaction — the MCP2221
 is a HID device polled every 1 ms (about 2 ms per command), the FT232H costs one USB round
@@ -44,11 +46,27 @@ def _pin(board: Any, name: str) -> Any:
     return pin
 
 
+def _parse_spec(spec: str, response_pin: str | None, high_s: float) -> tuple[str, str | None, float]:
+    """"PIN[:RESPONSE[:HIGH_MS]]" (an empty RESPONSE: none) -> (pin, response, high_s)."""
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise TriggerError(f"blinka trigger {spec!r}: use PIN[:RESPONSE[:HIGH_MS]]")
+    if len(parts) == 3:
+        try:
+            high_s = float(parts[2]) / 1000
+        except ValueError:
+            raise TriggerError(f"blinka trigger {spec!r}: HIGH_MS must be a number of ms") from None
+        if high_s < 0:
+            raise TriggerError(f"blinka trigger {spec!r}: HIGH_MS must not be negative")
+    return parts[0], response_pin or parts[1] or None, high_s
+
+
 class BlinkaTrigger:
     """One rising edge per pulse() on a host GPIO; the line rests low.
 
-    pin_name: the trigger pin; "TRIG:RESP" names a response pin too (the CLI passes the
-    text after "blinka:"). response_pin: a host input wired to the board's response pin;
+    pin_name: the trigger pin, or "PIN[:RESPONSE[:HIGH_MS]]" as the CLI passes the text
+    after "blinka:" (e.g. "C0:C1:25", or "C0::25" for no response pin).
+    response_pin: a host input wired to the board's response pin;
     pulse() then waits (up to response_timeout_s) for it to change level and records the
     delay in ``responses_us`` (or counts ``missed``). high_s: the least time the line stays
     high — a board that samples its pin (CircuitPython keypad: every scan interval, 20 ms
@@ -57,10 +75,11 @@ class BlinkaTrigger:
 
     def __init__(self, pin_name: str, response_pin: str | None = None, *,
                  high_s: float = 0.0, response_timeout_s: float = 1.0) -> None:
-        if response_pin is None and ":" in pin_name:
-            pin_name, response_pin = pin_name.split(":", 1)
+        if ":" in pin_name:
+            pin_name, response_pin, high_s = _parse_spec(pin_name, response_pin, high_s)
         if not pin_name:
-            raise TriggerError("the blinka trigger needs a pin: --trigger blinka:PIN[:RESPONSE]")
+            raise TriggerError("the blinka trigger needs a pin: "
+                               "--trigger blinka:PIN[:RESPONSE[:HIGH_MS]]")
         board, digitalio = _import_blinka()
         self.pin_name = pin_name
         self.response_pin = response_pin or None

@@ -117,3 +117,16 @@ def test_close_is_idempotent_and_final(wire: Wire) -> None:
     t.close()
     with pytest.raises(TriggerError, match="closed"):
         t.pulse()
+
+
+def test_spec_with_high_time_and_no_response(wire: Wire) -> None:
+    t = BlinkaTrigger("Dx_OUTPUT::25")
+    assert (t.pin_name, t.response_pin, t.high_s) == ("Dx_OUTPUT", None, 0.025)
+    t.close()
+    t = make_trigger("blinka:Dx_OUTPUT:Dx_INPUT_TRUE_PULL_UP:1.5")
+    assert isinstance(t, BlinkaTrigger) and t.high_s == 0.0015
+    assert t.response_pin == "Dx_INPUT_TRUE_PULL_UP"
+    t.close()
+    for bad in ("Dx_OUTPUT::x", "Dx_OUTPUT::-1", "a:b:1:2"):
+        with pytest.raises(TriggerError, match="HIGH_MS|PIN\\[:RESPONSE"):
+            BlinkaTrigger(bad)
