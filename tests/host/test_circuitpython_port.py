@@ -375,6 +375,25 @@ def test_generic_gpio_irq_and_polled_timer_through_run(lines: dict[int, int],
     assert s["triggers"] == s["delivered"] + s["overflow"] + s["pending"]
 
 
+def test_gpio_source_factory_is_a_keys_source(lines: dict[int, int], scanners: list[Any]) -> None:
+    port = cp.CircuitPythonPort(link=FakeLink(), interval_ms=1, max_events=4)
+    sched = Scheduler(port)
+    got: list[tuple[int, int]] = []
+    src = sched.add(port.gpio_source("gpio", lambda ev: got.append((ev.a, ev.b)),
+                                     "Dx_INPUT_FALSE", prio=3))
+    scanners.append(src.keys)
+    assert isinstance(src, cp.KeysSource) and src.prio == 3 and src.max_events == 4
+    assert src.scan_interval_us == 1000 and src.mode == "polled"
+    lines[LINE_A.id] = 1
+    wait_for(lambda: sched.run_once() > 0, "the rising edge")
+    lines[LINE_A.id] = 0                              # falling: not a "rising" event
+    wait_for(lambda: len(src.keys.events) >= 1, "keypad to see the release")
+    assert src.drain() == 0 and len(src.keys.events) == 0   # drained, filtered out
+    assert sched.run_once() == 0
+    assert got == [(1, 0)]
+    balanced(src)
+
+
 def test_polled_timer_skips_and_counts_missed_periods() -> None:
     port = cp.CircuitPythonPort(link=FakeLink())
     fired: list[Any] = []

@@ -511,6 +511,15 @@ class CircuitPythonPort:
         self.vectors.append(_KeysVector(self, pin, trigger, handler))
         return "polled"
 
+    def gpio_source(self, name, task, pin, trigger="rising", prio=0, capacity=8,
+                    policy=POLICY_COUNT):
+        """The GPIO source to prefer on this port over a generic GpioSource: a KeysSource
+        with this port's keypad settings, so events carry keypad's own timestamps.
+        Same event data as GpioSource (a = level after the edge)."""
+        return KeysSource(name, task, [pin], trigger=trigger, prio=prio, capacity=capacity,
+                          policy=policy, interval_ms=self.interval_ms, pull=self.pull,
+                          max_events=self.max_events)
+
     def timer(self, period_us, periodic, handler, hard=True, priority=None):
         t = _PolledTimer(self, period_us, periodic, handler)
         self.vectors.append(t)
