@@ -403,9 +403,9 @@ class _PolledTimer:
         return 1
 
     def deinit(self):
+        # Leave the vector table alone (poll() may be walking it): poll() drops us later.
         self.active = False
-        if self in self.port.vectors:
-            self.port.vectors.remove(self)
+        self.port.dirty = True
 
 
 class CircuitPythonPort:
@@ -424,6 +424,7 @@ class CircuitPythonPort:
         self.pull = pull
         self.idle_slice_us = idle_slice_us
         self.vectors = []          # _KeysVector / _PolledTimer, serviced by poll()
+        self.dirty = False         # a timer was stopped: poll() prunes the table
         self.pins = {}
         self.depth = 0             # disable_irq nesting
         self.woken = False
@@ -467,8 +468,11 @@ class CircuitPythonPort:
         Returns how many handlers ran."""
         now = ticks_us()
         n = 0
-        for v in self.vectors[:]:
+        for v in self.vectors:
             n += v.service(now)
+        if self.dirty:
+            self.dirty = False
+            self.vectors = [v for v in self.vectors if getattr(v, "active", True)]
         return n
 
     def service_source(self, prio=0, interval_us=1000):
@@ -541,9 +545,10 @@ class CircuitPythonPort:
     def deinit(self):
         """Release keypad scanners, timers and pins. (On Blinka keypad's deinit joins a
         thread that never ends: do not call this there.)"""
-        for v in self.vectors[:]:
+        for v in self.vectors:
             v.deinit()
         self.vectors = []
+        self.dirty = False
         for name in self.pins:
             self.pins[name].deinit()
         self.pins = {}
