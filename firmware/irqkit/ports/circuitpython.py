@@ -344,7 +344,6 @@ class _KeysVector:
                                 max_events=port.max_events)
         self.kev = keypad.Event()
         self.view = _PinView(pin)
-        self.due = 0
 
     def service(self, now):
         q = self.keys.events
