@@ -70,10 +70,15 @@ class App:
                                          capacity=capacity))
         self.gpio = None
         if gpio_pin is not None:
+            # a port may offer a better GPIO source (CircuitPython: keypad timestamps)
+            mk = getattr(port, "gpio_source", None)
             try:
-                self.gpio = sched.add(GpioSource("gpio", self.on_gpio, pin=gpio_pin,
-                                                 trigger="rising", prio=PRIO_GPIO,
-                                                 capacity=capacity))
+                if mk is not None:
+                    src = mk("gpio", self.on_gpio, gpio_pin, "rising", PRIO_GPIO, capacity)
+                else:
+                    src = GpioSource("gpio", self.on_gpio, pin=gpio_pin, trigger="rising",
+                                     prio=PRIO_GPIO, capacity=capacity)
+                self.gpio = sched.add(src)
             except NotImplementedError:
                 self.gpio = None
         sched.add(PolledSource("break", self.on_break, self.check_break, 20000,
@@ -175,8 +180,14 @@ class App:
         self.send_bytes(P.ERROR, seq, P.pack_error(code, type, detail))
 
     def hello(self):
-        return {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
-                "port": self.port.name, "irq": self.uart.mode, "sources": self.sources()}
+        d = {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
+             "port": self.port.name, "irq": self.uart.mode, "sources": self.sources()}
+        info = getattr(self.port, "info", None)   # port facts, e.g. keypad scan interval
+        if info is not None:
+            extra = info()
+            for k in extra:
+                d[k] = str(extra[k])
+        return d
 
     # -- sources ------------------------------------------------------------------------------
     def on_trigger(self, seq, payload, n):
@@ -195,7 +206,8 @@ class App:
     def on_gpio(self, ev):
         self.gpio_edges += 1
         if self.response_pin is not None:
-            self.port.pin_write(self.response_pin, ev.a)
+            # toggle per edge: a watcher on the host sees every response as a change
+            self.port.pin_write(self.response_pin, self.gpio_edges & 1)
         self.send_event(P.SRC_GPIO, self.gpio_edges, ev, 0)
 
     def on_tick(self, ev):
@@ -241,7 +253,11 @@ class App:
             if k == "sources":
                 continue
             v = st[k]
-            d[k] = "" if v is None else v
+            if isinstance(v, dict):          # port counters: "port.<name>"
+                for kk in v:
+                    d[k + "." + kk] = v[kk]
+            else:
+                d[k] = "" if v is None else v
         for name in st["sources"]:
             s = st["sources"][name]
             for k in s:

@@ -31,6 +31,9 @@ def stats(sched):
          "last_error_source": sched.last_error_source, "sources": {}}
     for s in sched.sources:
         d["sources"][s.name] = source_stats(s)
+    pc = getattr(sched.port, "counters", None)   # port-level losses, e.g. keypad overflow
+    if pc is not None:
+        d["port"] = pc()
     return d
 
 

@@ -21,6 +21,7 @@ CORE_FILES = (
 PORTS: dict[str, tuple[str, str, str]] = {
     "machine": ("ports/machine_port.py", "irqkit.ports.machine_port", "MachinePort"),
     "sim": ("ports/sim.py", "irqkit.ports.sim", "SimPort"),
+    "circuitpython": ("ports/circuitpython.py", "irqkit.ports.circuitpython", "CircuitPythonPort"),
 }
 
 

@@ -601,7 +601,7 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
     link = FakeLink()
     port = cp.CircuitPythonPort(link=link, interval_ms=1)
     app = App(port, board="feather-m4", gpio_pin="Dx_INPUT_FALSE", response_pin="Dx_OUTPUT")
-    scanners.append(port.vectors[0].keys)
+    scanners.append(app.gpio.keys)     # the app prefers the port's keypad-stamped source
     app.running = True
     assert app.uart.mode == "polled" and app.gpio is not None and app.gpio.mode == "polled"
 
@@ -629,4 +629,4 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
     (typ, _seq, payload), = decode_frames(bytes(link.tx))
     src, token, t_isr, t_task, count = P.unpack_event(payload)
     assert typ == P.EVENT and src == P.SRC_GPIO and token == 1 and count == 1
-    assert (board.Dx_OUTPUT.id, 1) in writes           # the response pin answered
+    assert (board.Dx_OUTPUT.id, 1) in writes           # the response pin answered (toggles per edge)

@@ -206,10 +206,6 @@ def _check_mp(mypy: Mypy, typeshed: Path, target: Path, cwd: Path) -> subprocess
                     [FIRMWARE], cwd)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "machine_port.py: `stream or getattr(sys.stdin, ...)` types as Optional; fix: "
-    "`getattr(sys.stdin, 'buffer', sys.stdin) if stream is None else stream` (same for "
-    "stdout), then drop this marker"))
 def test_machine_port_typechecks_against_micropython_stubs(
         mypy: Mypy, mp_typeshed: Path, tmp_path: Path) -> None:
     r = _check_mp(mypy, mp_typeshed, MP_PORT, tmp_path)

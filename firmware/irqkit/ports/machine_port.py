@@ -41,8 +41,8 @@ class MachinePort:
         self.uart = uart
         self.pins = {}
         self.ticks_us = ticks_us
-        self._in = stream or getattr(sys.stdin, "buffer", sys.stdin)
-        self._out = stream or getattr(sys.stdout, "buffer", sys.stdout)
+        self._in = getattr(sys.stdin, "buffer", sys.stdin) if stream is None else stream
+        self._out = getattr(sys.stdout, "buffer", sys.stdout) if stream is None else stream
         self._poll = None
 
     # -- PRIMASK ----------------------------------------------------------------------------
