@@ -206,7 +206,7 @@ def _import_cost(tr: Any, mod: str) -> str:
 
 def cmd_core(tr: Any, args: argparse.Namespace) -> int:
     fw = ROOT / "firmware"
-    default = ["irqkit.compat", "irqkit.ring", "irqkit.critical", "irqkit.source", "irqkit.sched"]
+    default = ["irqkit.compat", "irqkit.ring", "irqkit.critical", "irqkit.source", "irqkit.dispatch", "irqkit.sched"]
     modules = args.modules or default
     failed = 0
     if args.each:  # each module alone with its dependencies: a fresh filesystem per module

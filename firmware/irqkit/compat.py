@@ -2,6 +2,7 @@
 # so the same modules run on MicroPython >= 1.9, CircuitPython and CPython.
 #
 # Keep this file free of f-strings, walrus and annotations: MicroPython 1.9 parses it too.
+# Keep it small: on a 16 KB micro:bit every name and function here costs heap for good.
 
 try:
     from micropython import const
@@ -10,15 +11,11 @@ except ImportError:  # CPython
         return x
 
 try:
-    import micropython as _mp
-except ImportError:
-    _mp = None
+    from micropython import heap_lock, heap_unlock
+    HEAP_LOCK_REAL = True
+except ImportError:  # CPython; Blinka's `micropython` module has only const/native/viper
+    HEAP_LOCK_REAL = False
 
-# Blinka ships a `micropython` module with only const/native/viper, so look each one up.
-heap_lock = getattr(_mp, "heap_lock", None)
-heap_unlock = getattr(_mp, "heap_unlock", None)
-HEAP_LOCK_REAL = heap_lock is not None
-if heap_lock is None:
     def heap_lock():
         return 0
 
@@ -31,45 +28,41 @@ if heap_lock is None:
 # `x + 1` on a value below 2**29 can never leave the small-int range, even before the
 # mask is applied. (Masking at 2**30 would compute 2**30 first: one allocation per wrap.)
 TICKS_MASK = const(0x3FFFFFFF)
-_TICKS_HALF = const(0x20000000)
 COUNTER_MASK = const(0x1FFFFFFF)
 COUNTER_HALF = const(0x10000000)
 
-try:
-    from time import ticks_us, ticks_ms, ticks_diff, ticks_add
+try:  # MicroPython (every version since 1.9 has all six)
+    from time import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
 except ImportError:
-    try:
-        from utime import ticks_us, ticks_ms, ticks_diff, ticks_add
-    except ImportError:
-        try:
-            from utime import ticks_us, ticks_ms, ticks_diff
-            ticks_add = None
-        except ImportError:
-            ticks_us = None
-    if ticks_us is None or ticks_add is None:
-        if ticks_us is None:
-            import time as _time
+    try:  # MicroPython builds whose `time` is only reachable as `utime`
+        from utime import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
+    except ImportError:  # CPython, CircuitPython: emulate on a nanosecond clock
+        import time as _time
 
-            if hasattr(_time, "perf_counter_ns"):  # CPython
-                _now_ns = _time.perf_counter_ns
-            else:  # CircuitPython
-                _now_ns = _time.monotonic_ns
+        _now_ns = getattr(_time, "perf_counter_ns", None) or _time.monotonic_ns
 
-            def ticks_us():
-                return (_now_ns() // 1000) & TICKS_MASK
+        def ticks_us():
+            return (_now_ns() // 1000) & TICKS_MASK
 
-            def ticks_ms():
-                return (_now_ns() // 1000000) & TICKS_MASK
+        def ticks_ms():
+            return (_now_ns() // 1000000) & TICKS_MASK
 
-            def ticks_diff(a, b):
-                return ((a - b + _TICKS_HALF) & TICKS_MASK) - _TICKS_HALF
+        def ticks_diff(a, b):
+            return ((a - b + 0x20000000) & TICKS_MASK) - 0x20000000
 
         def ticks_add(a, delta):
             return (a + delta) & TICKS_MASK
 
+        def sleep_us(us):
+            _time.sleep(us / 1000000)
+
+        def sleep_ms(ms):
+            _time.sleep(ms / 1000)
+
 
 def wrap(x):
-    """Mask a free-running counter to the 29 bits every stored counter uses."""
+    """Mask a free-running counter to the 29 bits every stored counter uses.
+    (The core's ISR paths write `& COUNTER_MASK` inline: one call level less.)"""
     return x & COUNTER_MASK
 
 
@@ -86,17 +79,3 @@ def zeros(typecode, n):
     for i in range(n):
         a[i] = 0
     return a
-
-try:
-    from time import sleep_us, sleep_ms
-except ImportError:
-    try:
-        from utime import sleep_us, sleep_ms
-    except ImportError:  # CPython, CircuitPython
-        import time as _time2
-
-        def sleep_us(us):
-            _time2.sleep(us / 1000000)
-
-        def sleep_ms(ms):
-            _time2.sleep(ms / 1000)

@@ -16,7 +16,7 @@
 #   POLICY_COALESCE merge the newest into the pending ones, like a hardware pending bit:
 #                   the event delivered next carries count = 1 + merged. Nothing is lost,
 #                   only timestamps are.
-from irqkit.compat import const, zeros, wrap
+from irqkit.compat import const, zeros, COUNTER_MASK
 
 POLICY_COUNT = const(0)
 POLICY_COALESCE = const(1)
@@ -58,9 +58,9 @@ class Ring:
             nxt = 0
         if nxt == ctl[R_TAIL]:
             if self.policy == POLICY_COALESCE:
-                ctl[R_MERGED] = wrap(ctl[R_MERGED] + 1)
+                ctl[R_MERGED] = (ctl[R_MERGED] + 1) & COUNTER_MASK
             else:
-                ctl[R_OVERFLOW] = wrap(ctl[R_OVERFLOW] + 1)
+                ctl[R_OVERFLOW] = (ctl[R_OVERFLOW] + 1) & COUNTER_MASK
             return False
         i = head * SLOT
         buf = self.buf
@@ -69,7 +69,7 @@ class Ring:
         buf[i + 2] = a
         buf[i + 3] = b
         ctl[R_HEAD] = nxt  # publish: the slot is complete before head moves
-        ctl[R_PUT] = wrap(ctl[R_PUT] + 1)
+        ctl[R_PUT] = (ctl[R_PUT] + 1) & COUNTER_MASK
         depth = nxt - ctl[R_TAIL]
         if depth < 0:
             depth += self.nslots
@@ -102,7 +102,7 @@ class Ring:
             # Deliver them as a count-only event stamped with the last slot's time
             # rather than leave them stranded until the next interrupt.
             merged = ctl[R_MERGED]
-            n = wrap(merged - ctl[R_MERGED_SEEN])
+            n = (merged - ctl[R_MERGED_SEEN]) & COUNTER_MASK
             if n == 0:
                 return False
             i = (tail - 1 if tail else self.nslots - 1) * SLOT
@@ -121,11 +121,11 @@ class Ring:
         # Merged events are charged to the event taken after they merged: read the
         # producer's counter once and remember what was handed out (wrap-aware).
         merged = ctl[R_MERGED]
-        ev.count = 1 + wrap(merged - ctl[R_MERGED_SEEN])
+        ev.count = 1 + ((merged - ctl[R_MERGED_SEEN]) & COUNTER_MASK)
         ctl[R_MERGED_SEEN] = merged
         tail += 1
         if tail == self.nslots:
             tail = 0
         ctl[R_TAIL] = tail  # free the slot only after it has been read
-        ctl[R_TAKEN] = wrap(ctl[R_TAKEN] + 1)
+        ctl[R_TAKEN] = (ctl[R_TAKEN] + 1) & COUNTER_MASK
         return True

@@ -6,10 +6,10 @@
 # event (bounded by its ring; overflow counted), the task just waits until unmask — so
 # masked interrupts are held pending and replayed in priority order, never lost silently.
 # An NMI-like source (nmi=True) ignores every mask.
-from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, zeros, wrap, COUNTER_HALF
+from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, zeros, COUNTER_MASK
 from irqkit.critical import Critical
-from irqkit.ring import SLOT, SEQ_OFS, R_TAIL
-from irqkit.source import Event, ST_ERRORS, ST_DELIVERED, ST_LAT_MAX, ST_HIST, HIST_BUCKETS
+from irqkit.source import Event
+from irqkit.dispatch import step
 
 NO_MASK = const(-0x40000000)   # mask_below(NO_MASK): no priority level is masked
 IDLE_MAX_US = const(100000)    # idle at most this long, so polled sources stay live
@@ -34,7 +34,6 @@ class Scheduler:
 
     def add(self, src):
         """Register a source and install its interrupt through the port. Returns it."""
-        src.id = len(self.sources)
         src.seq = self.seq
         src.wake = self.port_wake
         src.install(self.port)  # first: a port that lacks the facility raises, nothing half-added
@@ -70,62 +69,10 @@ class Scheduler:
         self.port_wake()
 
     # -- dispatch ---------------------------------------------------------------------------
-    def _pick(self):
-        """The next source to serve: the highest priority level with a deliverable
-        event; within that level the oldest event (lowest sequence number, wrap-aware)."""
-        best = None
-        level = 0
-        best_seq = 0
-        floor = self.mask_floor
-        for src in self.sources:
-            if best is not None and src.prio != level:
-                break
-            ring = src.ring
-            if ring.ready() and (src.nmi or not (src.masked or src.prio < floor)):
-                seq = ring.buf[ring.ctl[R_TAIL] * SLOT + SEQ_OFS]
-                if best is None or wrap(seq - best_seq) >= COUNTER_HALF:
-                    best = src
-                    level = src.prio
-                    best_seq = seq
-        return best
-
-    def step(self):
-        """Poll due sources, then dispatch at most one event. True if one ran."""
-        if self.polled:
-            now = ticks_us()
-            for p in self.polled:
-                p.poll(now)
-        src = self._pick()
-        if src is None:
-            return False
-        ev = self.ev
-        if not src.ring.take(ev):
-            return False
-        ev.source = src
-        t = ticks_us()
-        ev.t_task = t
-        st = src.st
-        # statistics: log2 histogram of ISR -> task latency (no int.bit_length on 1.9)
-        us = ticks_diff(t, ev.t_isr)
-        if us < 0:
-            us = 0
-        if us > st[ST_LAT_MAX]:
-            st[ST_LAT_MAX] = us
-        b = 0
-        while us and b < HIST_BUCKETS - 1:
-            us >>= 1
-            b += 1
-        st[ST_HIST + b] = wrap(st[ST_HIST + b] + 1)
-        st[ST_DELIVERED] = wrap(st[ST_DELIVERED] + ev.count)
-        self.dispatched = wrap(self.dispatched + 1)
-        try:
-            src.task(ev)
-        except Exception as e:  # a failing task is counted and recorded; the loop goes on
-            st[ST_ERRORS] = wrap(st[ST_ERRORS] + 1)
-            self.errors = wrap(self.errors + 1)
-            self.last_error = e
-            self.last_error_source = src.name
-        return True
+    # step() -- poll due sources, then dispatch at most one event -- lives in
+    # irqkit/dispatch.py: the micro:bit (MicroPython 1.9.2, ~9 KB heap) cannot compile
+    # it and the rest of this class as one module.
+    step = step
 
     def run_once(self):
         """Dispatch until nothing deliverable is pending. Returns how many ran."""
@@ -155,7 +102,7 @@ class Scheduler:
                 if left < budget:
                     budget = left
             if budget > 0:
-                self.idles = wrap(self.idles + 1)
+                self.idles = (self.idles + 1) & COUNTER_MASK
                 self.port.idle(budget)
         self.running = False
 

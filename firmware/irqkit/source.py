@@ -3,8 +3,10 @@
 # real interrupt (hard where the platform allows); isr() timestamps, stores a slot and
 # wakes the main loop — nothing else, and nothing that allocates.
 #
-# Kept small on purpose (a 16 KB Cortex-M0 must hold this): reporting lives in report.py.
-from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, wrap, zeros
+# Kept small on purpose (a 16 KB Cortex-M0 must hold this): reporting lives in report.py,
+# defaults that rarely change (mode, masked, nmi) are class attributes, and the ISR paths
+# stay shallow (MicroPython 1.9.2 on the micro:bit allows only ~5 nested Python calls).
+from irqkit.compat import const, ticks_us, ticks_diff, ticks_add, zeros, COUNTER_MASK
 from irqkit.ring import Ring, POLICY_COUNT
 
 # Source.st: one array of statistics words, then the latency histogram.
@@ -20,51 +22,48 @@ _NST = const(29)
 
 class Event:
     """The reusable event handed to tasks. Copy fields out if you keep them: the
-    scheduler refills this object for the next event, so dispatch never allocates."""
+    scheduler refills this object for the next event, so dispatch never allocates.
+    Fields: source, t_isr (ticks_us at ISR entry), t_task (ticks_us when the task was
+    started), seq, a, b, count (1 + events merged into this one, POLICY_COALESCE)."""
 
     def __init__(self):
         self.source = None
-        self.t_isr = 0     # ticks_us at ISR entry
-        self.t_task = 0    # ticks_us when the task was started
-        self.seq = 0
-        self.a = 0
-        self.b = 0
-        self.count = 1     # 1 + events merged into this one (POLICY_COALESCE)
-
-
-def _no_wake():
-    pass
+        self.t_isr = self.t_task = self.seq = self.a = self.b = 0
+        self.count = 1
 
 
 class Source:
     kind = "soft"
+    mode = "soft"      # how the port delivers it: "hard", "soft", "polled" (install sets it)
+    masked = False     # Scheduler.mask()/unmask() set it on the instance
+    nmi = False        # NMI-like: ignores every mask
 
     def __init__(self, name, task, prio=0, capacity=8, policy=POLICY_COUNT, nmi=False):
         self.name = name
         self.task = task
         self.prio = prio
-        self.nmi = nmi            # NMI-like: ignores every mask
-        self.masked = False
+        if nmi:
+            self.nmi = True
         self.ring = Ring(capacity, policy)
         self.st = zeros("i", _NST)
-        self.id = -1              # index in the scheduler, set by Scheduler.add
-        self.mode = "soft"        # how the port delivers it: "hard", "soft", "polled"
         self.seq = None           # the scheduler's shared sequence counter (array)
-        self.wake = _no_wake
+        self.wake = None          # the port's wake(); both set by Scheduler.add
         self.isr = self._isr      # take the bound method once: binding allocates
 
     def install(self, port):
         """Hook for sources that own hardware: install the interrupt through the port."""
 
     def _isr(self, arg):
-        self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
+        st = self.st
+        st[ST_TRIGGERS] = (st[ST_TRIGGERS] + 1) & COUNTER_MASK
         self.capture(ticks_us(), 0, 0)
 
     def capture(self, t, a, b):
-        """Record one event at time t with data words a, b (small ints). ISR-safe."""
+        """Record one event at time t with data words a, b (small ints). ISR-safe.
+        Call it only after Scheduler.add (which hands the source its seq and wake)."""
         seq = self.seq
         n = seq[0]
-        seq[0] = wrap(n + 1)
+        seq[0] = (n + 1) & COUNTER_MASK
         self.ring.put(t, n, a, b)
         self.wake()
 
@@ -72,13 +71,17 @@ class Source:
 class SoftSource(Source):
     """Software interrupt: trigger(a, b) from code or from another ISR."""
 
-    def __init__(self, name, task, prio=0, capacity=8, policy=POLICY_COUNT, nmi=False):
-        Source.__init__(self, name, task, prio, capacity, policy, nmi)
-        self.trigger = self._trigger
-
-    def _trigger(self, a=0, b=0):
-        self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
-        self.capture(ticks_us(), a, b)
+    def trigger(self, a=0, b=0):
+        # capture() written out: one nested call less, which matters where the stack
+        # allows ~5 (a task that triggers another source is already 3 deep in run_once).
+        t = ticks_us()
+        st = self.st
+        st[ST_TRIGGERS] = (st[ST_TRIGGERS] + 1) & COUNTER_MASK
+        seq = self.seq
+        n = seq[0]
+        seq[0] = (n + 1) & COUNTER_MASK
+        self.ring.put(t, n, a, b)
+        self.wake()
 
 
 class PolledSource(Source):
@@ -86,6 +89,7 @@ class PolledSource(Source):
     event (data word a = the result if it is an int). For devices where polling beats an
     interrupt, or ports without one. The check runs in the main loop, so it may allocate."""
     kind = "polled"
+    mode = "polled"
 
     def __init__(self, name, task, check, interval_us, prio=0, capacity=8,
                  policy=POLICY_COUNT):
@@ -93,7 +97,6 @@ class PolledSource(Source):
         self.check = check
         self.interval_us = interval_us
         self.due = ticks_us()
-        self.mode = "polled"
 
     def poll(self, now):
         """Run the check if due; returns us until the next check is due."""
@@ -103,6 +106,7 @@ class PolledSource(Source):
         self.due = ticks_add(now, self.interval_us)
         r = self.check()
         if r:
-            self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
-            self.capture(now, wrap(r) if isinstance(r, int) else 1, 0)
+            st = self.st
+            st[ST_TRIGGERS] = (st[ST_TRIGGERS] + 1) & COUNTER_MASK
+            self.capture(now, r & COUNTER_MASK if isinstance(r, int) else 1, 0)
         return self.interval_us

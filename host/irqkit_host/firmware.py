@@ -13,7 +13,7 @@ import irqkit
 
 # Every board gets these (paths relative to the irqkit package).
 CORE_FILES = (
-    "__init__.py", "compat.py", "ring.py", "source.py", "critical.py", "sched.py",
+    "__init__.py", "compat.py", "ring.py", "source.py", "critical.py", "dispatch.py", "sched.py",
     "report.py", "hwsource.py", "frame.py", "proto.py", "app.py", "ports/__init__.py",
 )
 
@@ -44,9 +44,17 @@ def port_spec(board: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
+    """The files to install: the board's own ``firmware.files`` list when it has one (boards
+    too small for everything, e.g. the micro:bit), else the core, the port and the app."""
     root = firmware_dir()
-    port_file = port_spec(board)[0]
-    rels = list(CORE_FILES) + [port_file]
+    listed = board["firmware"].get("files")
+    if listed:
+        for rel in listed:
+            if not (root / rel).is_file():
+                raise ValueError(f"board {board['name']!r}: firmware file {rel!r} is not in {root}")
+        rels = list(listed)
+    else:
+        rels = list(CORE_FILES) + [port_spec(board)[0]]
     return [FirmwareFile(root / rel, "irqkit/" + rel) for rel in rels]
 
 
