@@ -146,6 +146,9 @@ def compile_mpy(src: Path, mpy_version: int, out_dir: Path) -> bytes:
 
 def deploy(port: str, board: dict[str, Any], mpy: bool = False,
            log: Callable[[str], None] = lambda s: None) -> DeployResult:
+    if board["firmware"].get("layout") == "flat":  # no directories/rename (micro:bit)
+        from .deploy_flat import deploy_flat
+        return deploy_flat(port, board, mpy=mpy, log=log)
     files = files_for(board)
     transport = open_transport(port)
     result = DeployResult()
