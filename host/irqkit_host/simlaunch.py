@@ -312,6 +312,18 @@ class BenchClient:
             return reply[3:]
         raise SimError(reply[4:] if reply.startswith("err ") else reply)
 
+    def set(self, pin: str, value: int) -> None:
+        self.cmd(f"set {pin} {1 if value else 0}")
+
+    def get(self, pin: str) -> int:
+        return int(self.cmd(f"get {pin}"))
+
+    def pulse(self, pin: str, width_us: int = 100) -> None:
+        self.cmd(f"pulse {pin} {width_us}")
+
+    def soft(self, n: int, rate_hz: int, line: str = "SWI") -> None:
+        self.cmd(f"soft {n} {rate_hz} {line}")
+
     def state(self) -> dict[str, Any]:
         return json.loads(self.cmd("state"))
 

@@ -141,11 +141,11 @@ class BenchServer:
                 for k in sim_hw.TRIGGERS:
                     if sim_hw.TRIGGERS[k] == p.trigger and p.line is not None:
                         trig = k
-                out[n] = {"value": p.value, "mode": "out" if p.output else "in", "irq": trig}
+                out[n] = {"value": p.level, "mode": "out" if p.output else "in", "irq": trig}
             return "ok " + json.dumps(out)
         if cmd == "get":
             self._args(words, 1, 1, "get PIN")
-            return "ok %d" % self._pin(words[1]).value
+            return "ok %d" % self._pin(words[1]).level
         if cmd == "set":
             self._args(words, 2, 2, "set PIN 0|1")
             p = self._pin(words[1])
@@ -154,7 +154,7 @@ class BenchServer:
             if p.output:
                 raise ValueError("%s is an output (driven by the firmware)" % p.name)
             p.drive(int(words[2]))
-            return "ok %s=%d" % (p.name, p.value)
+            return "ok %s=%d" % (p.name, p.level)
         if cmd == "pulse":
             self._args(words, 1, 2, "pulse PIN [width_us]")
             p = self._pin(words[1])
@@ -165,7 +165,7 @@ class BenchServer:
                     raise ValueError("width_us must be 0..10000000")
             if p.output:
                 raise ValueError("%s is an output (driven by the firmware)" % p.name)
-            v = p.value
+            v = p.level
             p.drive(1 - v)
             if width:
                 sim_hw.sleep_us(width)

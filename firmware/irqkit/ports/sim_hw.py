@@ -22,6 +22,40 @@
 import sys
 import _thread
 
+import irqkit.compat as _compat
+
+
+def _fix_ticks(c):
+    """The unix VM's time.ticks_* wrap at 2**62, not 2**30 as on boards and as the core
+    assumes (timestamps are stored in 32-bit arrays). Give the core 30-bit ticks before
+    any core module imports them (the board program imports this module first)."""
+    if c.ticks_add(0, -1) == c.TICKS_MASK:
+        return
+    import time as t
+    raw_us = t.ticks_us
+    raw_ms = t.ticks_ms
+    M = c.TICKS_MASK
+
+    def ticks_us():
+        return raw_us() & M
+
+    def ticks_ms():
+        return raw_ms() & M
+
+    def ticks_diff(a, b):
+        return ((a - b + 0x20000000) & M) - 0x20000000
+
+    def ticks_add(a, d):
+        return (a + d) & M
+
+    c.ticks_us = ticks_us
+    c.ticks_ms = ticks_ms
+    c.ticks_diff = ticks_diff
+    c.ticks_add = ticks_add
+
+
+_fix_ticks(_compat)
+
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, heap_lock, heap_unlock, HEAP_LOCK_REAL
 
 MP = sys.implementation.name == "micropython"
@@ -387,22 +421,22 @@ class Pin:
     def __init__(self, hw, name):
         self.hw = hw
         self.name = name
-        self.value = 0
+        self.level = 0
         self.output = 0
         self.trigger = 0
         self.line = None
 
-    def __call__(self, *v):  # machine.Pin-like read from a handler
+    def value(self, *v):  # machine.Pin-like; allocation-free read from a handler
         if v:
-            self.value = 1 if v[0] else 0
+            self.level = 1 if v[0] else 0
             return None
-        return self.value
+        return self.level
 
     def drive(self, v):
         """An external signal on an input pin (bench); edges raise the pin's IRQ line."""
         v = 1 if v else 0
-        old = self.value
-        self.value = v
+        old = self.level
+        self.level = v
         if old != v and self.line is not None:
             edge = 1 if v else 2
             if self.trigger & edge:
@@ -561,7 +595,7 @@ class Hardware:
     def pin_write(self, name, value):
         p = self.pin(name)
         p.output = 1
-        p.value = 1 if value else 0
+        p.level = 1 if value else 0
 
     # -- timers ---------------------------------------------------------------------------
     def timer(self, period_us, periodic, handler, priority=None):
@@ -663,7 +697,7 @@ class Hardware:
                         break
                     c = one[0]
                     got += 1
-                    if c == self.kbd_char and self.user_running:
+                    if c == self.kbd_char and self._kbd_active():
                         kbd = 1
                     else:
                         uart.put(c)
@@ -676,7 +710,7 @@ class Hardware:
                     data = b""
                 for c in data:
                     got += 1
-                    if c == self.kbd_char and self.user_running:
+                    if c == self.kbd_char and self._kbd_active():
                         kbd = 1
                     else:
                         uart.put(c)
@@ -688,6 +722,19 @@ class Hardware:
             if uart.line is not None and uart.line.handler is not None:
                 ctrl.raise_line(uart.line)
             self.main_waker.notify()
+
+    def _kbd_active(self):
+        # Ctrl-C interrupts user code, unless that code owns the serial link (a UART RX
+        # handler is attached: 0x03 is then data, e.g. inside binary frames; the app
+        # applies its own break rule) or turned it off with kbd_intr(-1).
+        if not self.user_running or self.kbd_char < 0:
+            return False
+        L = self.uart.line
+        return L is None or L.handler is None
+
+    def kbd_intr(self, ch):
+        """Like micropython.kbd_intr for the simulated console: -1 turns Ctrl-C off."""
+        self.kbd_char = ch
 
     def keyboard_interrupt(self):
         """Ctrl-C while user code runs: raised in the main program at its next idle()
