@@ -16,7 +16,7 @@
 #   POLICY_COALESCE merge the newest into the pending ones, like a hardware pending bit:
 #                   the event delivered next carries count = 1 + merged. Nothing is lost,
 #                   only timestamps are.
-from irqkit.compat import const, zeros, COUNTER_MASK
+from irqkit.compat import const, array, COUNTER_MASK
 
 POLICY_COUNT = const(0)
 POLICY_COALESCE = const(1)
@@ -45,8 +45,13 @@ class Ring:
         self.capacity = capacity
         self.policy = policy
         self.nslots = capacity + 1
-        self.buf = zeros("i", self.nslots * SLOT)
-        self.ctl = zeros("i", _NCTL)
+        # compat.zeros written out: a PolledSource built at the REPL top level is already
+        # 3 constructor calls deep here, the most MicroPython 1.9.2's 1.8 KB stack allows.
+        self.buf = array("i", range(self.nslots * SLOT))
+        self.ctl = array("i", range(_NCTL))
+        for a in (self.buf, self.ctl):  # zeroed in place: no temporary list of n objects
+            for i in range(len(a)):
+                a[i] = 0
 
     # -- producer side (ISR): no allocation, no exceptions ---------------------------------
     def put(self, t, seq, a, b):

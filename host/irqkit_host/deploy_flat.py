@@ -115,6 +115,7 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
     try:
         enter_raw_repl(transport, port)
         dev = Device(transport, port)
+        _soft_reset(transport, dev)  # a clean heap: on ~9 KB even fs_readfile may not compile
         result.runtime, result.mpy_version = dev.probe()
         wanted = {device_name(f) for f in files}
         for name in dev.run(_LIST).split():
@@ -142,14 +143,18 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
     return result
 
 
-def _import_all(transport: Any, dev: Device, files: list[FirmwareFile], result: FlatDeployResult) -> None:
-    """Soft reset, import each module in order (one command each: each compiles with the
-    heap the previous ones left); fill result.imported / import_error / mem_free."""
+def _soft_reset(transport: Any, dev: Device) -> None:
     try:
         transport.exit_raw_repl()
         transport.enter_raw_repl(soft_reset=True)
     except TransportError as exc:
         raise LinkError(f"device on {dev.port} did not come back from a soft reset: {exc}") from None
+
+
+def _import_all(transport: Any, dev: Device, files: list[FirmwareFile], result: FlatDeployResult) -> None:
+    """Soft reset, import each module in order (one command each: each compiles with the
+    heap the previous ones left); fill result.imported / import_error / mem_free."""
+    _soft_reset(transport, dev)
     for f in files:
         mod = module_name(f)
         try:
