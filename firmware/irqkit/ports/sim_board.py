@@ -62,7 +62,7 @@ class Console:
             c = self.uart.getc()
             if c >= 0:
                 return c
-            self.hw.main_waker.wait(None)
+            self.hw.wait(None)
 
     # -- running user code ----------------------------------------------------------------
     def _print_exc(self, e):

@@ -173,6 +173,7 @@ class Waker:
         self.one = b"\x01"
         self.waiting = 0
         self.flag = 0
+        self.fd = None
 
     def notify(self):
         self.flag = 1
@@ -191,30 +192,55 @@ class Waker:
         except OSError:
             pass
 
+    def watch_fd(self, fd):
+        """Also return from wait() when fd becomes readable (wait() then returns True)."""
+        self.fd = fd
+        self.poll.register(fd, select.POLLIN)
+        self.fd_poll = select.poll()
+        self.fd_poll.register(fd, select.POLLIN)
+
     def wait(self, timeout_us):
-        """Return when notified or after timeout_us (None: no limit)."""
+        """Return when notified or after timeout_us (None: no limit). Returns True when
+        the watched fd is readable."""
         self.waiting = 1
         if self.flag:
             self.flag = 0
             self.waiting = 0
-            return
+            return False
+        fd_ready = False
         if timeout_us is None:
             ms = -1
         elif timeout_us < 2000:
             if timeout_us > 0:
-                if self.poll.poll(0):
-                    self._drain()
+                ev = self.poll.poll(0)
+                if ev:
+                    fd_ready = self._check(ev)
                 else:
                     sleep_us(timeout_us)
             self.waiting = 0
             self.flag = 0
-            return
+            return fd_ready
         else:
             ms = timeout_us // 1000
-        if self.poll.poll(ms):
-            self._drain()
+        ev = self.poll.poll(ms)
         self.waiting = 0
+        if ev:
+            fd_ready = self._check(ev)
         self.flag = 0
+        return fd_ready
+
+    def _check(self, ev):
+        fd_ready = False
+        woken = False
+        for obj, e in ev:
+            if self.fd is not None and (obj is self.fd or obj == self.fd):
+                if e & select.POLLIN:
+                    fd_ready = True
+            else:
+                woken = True
+        if woken:
+            self._drain()
+        return fd_ready
 
 
 class Line:
@@ -528,6 +554,10 @@ class Hardware:
         self._timer_no = 0
         self.uart = Uart(self)
         self.console = console
+        self._uart_lock = _thread.allocate_lock()
+        self._one = bytearray(1)
+        if console:
+            self.main_waker.watch_fd(0)
         self.kbd_char = 3
         self.kbd_pending = 0
         self.user_running = 0
@@ -565,11 +595,19 @@ class Hardware:
         else:
             self.main_waker.notify()
 
+    def wait(self, timeout_us):
+        """Sleep until woken, console bytes arrive, or timeout_us passes. The main
+        program watches the console too while it idles: whichever thread sees bytes first
+        takes the RX interrupt; the other waits for it on the UART lock (then finds the
+        bytes gone), so the task is not delayed by a second wake-up."""
+        if self.main_waker.wait(timeout_us):
+            self._uart_service(True)
+
     def idle(self, timeout_us):
         if self.kbd_pending:
             self.kbd_pending = 0
             raise KeyboardInterrupt
-        self.main_waker.wait(timeout_us)
+        self.wait(timeout_us)
         if self.kbd_pending:
             self.kbd_pending = 0
             raise KeyboardInterrupt
@@ -674,10 +712,6 @@ class Hardware:
     def _uart_thread(self):
         p = select.poll()
         p.register(0, select.POLLIN)
-        uart = self.uart
-        ctrl = self.ctrl
-        if MP:
-            one = bytearray(1)
         while self.running:
             ev = p.poll(-1)
             if not ev:
@@ -685,15 +719,36 @@ class Hardware:
             if ev[0][1] & (select.POLLHUP | select.POLLERR) and not ev[0][1] & select.POLLIN:
                 sleep_ms(20)  # no terminal attached: do not spin
                 continue
-            got = 0
-            kbd = 0
+            # blocking: if the main thread is servicing the UART right now, wait for it,
+            # then look again (the bytes are probably gone already)
+            if self._uart_service(True) < 0:
+                sleep_ms(20)
+
+    def _uart_service(self, block):
+        """Move waiting console bytes into the RX FIFO and raise the UART line.
+        Run by the UART thread, or by the main thread when it is idle and sees the bytes
+        first (an interrupt taken on the idle CPU: one thread hop less). The lock makes
+        sure only one of them reads fd 0; reads happen only after poll() said readable,
+        so they never block. Returns the number of bytes (-1: end of file/error)."""
+        if not self._uart_lock.acquire(1 if block else 0):
+            return 0
+        got = 0
+        kbd = 0
+        uart = self.uart
+        p = self.main_waker.fd_poll  # fd 0 only; used under the lock
+        try:
+            if not p.poll(0):
+                return 0
             if MP:
+                one = self._one
                 while True:
                     try:
                         n = _stdin.readinto(one)
                     except OSError:
                         n = 0
                     if not n:
+                        if not got:
+                            got = -1
                         break
                     c = one[0]
                     got += 1
@@ -708,20 +763,24 @@ class Hardware:
                     data = os.read(0, 4096)
                 except OSError:
                     data = b""
+                if not data:
+                    got = -1
                 for c in data:
                     got += 1
                     if c == self.kbd_char and self._kbd_active():
                         kbd = 1
                     else:
                         uart.put(c)
-            if not got:
-                sleep_ms(20)
-                continue
+        finally:
+            self._uart_lock.release()
+        if got > 0:
             if kbd:
                 self.keyboard_interrupt()
-            if uart.line is not None and uart.line.handler is not None:
-                ctrl.raise_line(uart.line)
+            L = uart.line
+            if L is not None and L.handler is not None:
+                self.ctrl.raise_line(L)
             self.main_waker.notify()
+        return got
 
     def _kbd_active(self):
         # Ctrl-C interrupts user code, unless that code owns the serial link (a UART RX
