@@ -439,6 +439,8 @@ class Controller:
                 "heap_lock": "real" if HEAP_LOCK_REAL else "no-op (cpython)"}
 
 
+UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
+
 PIN_NAMES = ("P0", "P1", "P2", "P3", "P4", "P5", "P6", "P7")
 TRIGGERS = {"rising": 1, "falling": 2, "both": 3}
 
@@ -718,6 +720,12 @@ class Hardware:
                 continue
             if ev[0][1] & (select.POLLHUP | select.POLLERR) and not ev[0][1] & select.POLLIN:
                 sleep_ms(20)  # no terminal attached: do not spin
+                continue
+            if self.main_waker.waiting:
+                # the main program idles and watches the console too: it takes this
+                # interrupt itself; stay out of its way (look again shortly, in case it
+                # left idle() without reading)
+                sleep_us(UART_DEFER_US)
                 continue
             # blocking: if the main thread is servicing the UART right now, wait for it,
             # then look again (the bytes are probably gone already)
