@@ -3,24 +3,19 @@
 #
 # Keep this file free of f-strings, walrus and annotations: MicroPython 1.9 parses it too.
 # Keep it small: on a 16 KB micro:bit every name and function here costs heap for good.
+# The non-MicroPython fallbacks live in irqkit/compat_host.py, which such boards never load.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython, CircuitPython without it
+    from irqkit.compat_host import const
 
 try:
     from micropython import heap_lock, heap_unlock
     HEAP_LOCK_REAL = True
 except ImportError:  # CPython; Blinka's `micropython` module has only const/native/viper
+    from irqkit.compat_host import heap_lock, heap_unlock
     HEAP_LOCK_REAL = False
-
-    def heap_lock():
-        return 0
-
-    def heap_unlock():
-        return 0
 
 # Ticks wrap at 2**30 like MicroPython's time.ticks_* (TICKS_PERIOD = 1 << 30).
 # A small int on a 32-bit board holds -2**30 .. 2**30-1; anything outside is a big int,
@@ -36,28 +31,8 @@ try:  # MicroPython (every version since 1.9 has all six)
 except ImportError:
     try:  # MicroPython builds whose `time` is only reachable as `utime`
         from utime import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
-    except ImportError:  # CPython, CircuitPython: emulate on a nanosecond clock
-        import time as _time
-
-        _now_ns = getattr(_time, "perf_counter_ns", None) or _time.monotonic_ns
-
-        def ticks_us():
-            return (_now_ns() // 1000) & TICKS_MASK
-
-        def ticks_ms():
-            return (_now_ns() // 1000000) & TICKS_MASK
-
-        def ticks_diff(a, b):
-            return ((a - b + 0x20000000) & TICKS_MASK) - 0x20000000
-
-        def ticks_add(a, delta):
-            return (a + delta) & TICKS_MASK
-
-        def sleep_us(us):
-            _time.sleep(us / 1000000)
-
-        def sleep_ms(ms):
-            _time.sleep(ms / 1000)
+    except ImportError:  # CPython, CircuitPython: emulated on a nanosecond clock
+        from irqkit.compat_host import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
 
 
 def wrap(x):

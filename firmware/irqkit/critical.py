@@ -27,7 +27,7 @@ class Critical:
         self.depth += 1
         return self
 
-    def exit(self, exc_type=None, exc=None, tb=None):
+    def exit(self, *exc_info):  # with: (type, value, traceback); called alone: none
         depth = self.depth - 1
         if depth < 0:
             raise RuntimeError("critical exit without enter")

@@ -36,7 +36,9 @@ class Scheduler:
         """Register a source and install its interrupt through the port. Returns it."""
         src.seq = self.seq
         src.wake = self.port_wake
-        src.install(self.port)  # first: a port that lacks the facility raises, nothing half-added
+        inst = getattr(src, "install", None)
+        if inst is not None:  # first: a port that lacks the facility raises, nothing half-added
+            inst(self.port)
         i = 0
         while i < len(self.sources) and self.sources[i].prio >= src.prio:
             i += 1

@@ -33,6 +33,8 @@ class Event:
 
 
 class Source:
+    """Subclasses that own hardware define install(port) (and uninstall(port)): the
+    scheduler calls them when the source is added (removed)."""
     kind = "soft"
     mode = "soft"      # how the port delivers it: "hard", "soft", "polled" (install sets it)
     masked = False     # Scheduler.mask()/unmask() set it on the instance
@@ -49,9 +51,6 @@ class Source:
         self.seq = None           # the scheduler's shared sequence counter (array)
         self.wake = None          # the port's wake(); both set by Scheduler.add
         self.isr = self._isr      # take the bound method once: binding allocates
-
-    def install(self, port):
-        """Hook for sources that own hardware: install the interrupt through the port."""
 
     def _isr(self, arg):
         st = self.st

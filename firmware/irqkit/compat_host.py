@@ -1,0 +1,45 @@
+# Fallbacks for runtimes that are not MicroPython (CPython, CircuitPython): what
+# irqkit.compat imports when `micropython` / `time.ticks_us` do not exist. A separate
+# module so that small MicroPython boards never compile (or store) this code.
+import time as _time
+
+TICKS_MASK = 0x3FFFFFFF
+
+
+def const(x):
+    return x
+
+
+def heap_lock():
+    return 0
+
+
+def heap_unlock():
+    return 0
+
+
+_now_ns = getattr(_time, "perf_counter_ns", None) or _time.monotonic_ns
+
+
+def ticks_us():
+    return (_now_ns() // 1000) & TICKS_MASK
+
+
+def ticks_ms():
+    return (_now_ns() // 1000000) & TICKS_MASK
+
+
+def ticks_diff(a, b):
+    return ((a - b + 0x20000000) & TICKS_MASK) - 0x20000000
+
+
+def ticks_add(a, delta):
+    return (a + delta) & TICKS_MASK
+
+
+def sleep_us(us):
+    _time.sleep(us / 1000000)
+
+
+def sleep_ms(ms):
+    _time.sleep(ms / 1000)
