@@ -6,10 +6,12 @@ there). Every test starts from a soft reset and imports only what it needs, one 
 command (each compiles with the heap the previous ones left).
 
 Limits found on this firmware (see tools/qemu_probe.py): ~5 nested Python calls (1800 B
-stack), modules compile from source and stay on the heap, and compiling needs a contiguous
-block of about 1 KB. Today the whole core does not load: compat, ring, critical and source
-do (ring, critical sections, soft and polled sources run below); dispatch/sched do not fit
-after them, so the scheduler tests are strict xfails that will flag when it fits.
+stack; constructors cost more), modules compile from source and their bytecode stays on the
+heap (about 1 byte per byte of stripped source), and compiling a module needs roughly 3x its
+stripped size free at that moment (ring: ~5.5 KB, source: ~5.9 KB, of a 9.8 KB heap).
+Today the whole core does not load: compat, ring, critical and source do (~3.7 KB left;
+ring, critical sections, soft and polled sources run below); dispatch/sched do not compile
+after them in any import order, so the scheduler test is a strict xfail that flags when it fits.
 """
 from __future__ import annotations
 
