@@ -257,3 +257,25 @@ port.set_basepri(None)
 """)
     assert ev(dev, "during") == [5]
     assert ev(dev, "list(order[:k[0]])") == [5, 3, 1]
+
+
+def test_bytes_sent_while_the_program_starts_reach_its_uart_task(board, dev):
+    """A UART's RX flag is level-triggered: bytes that arrived before the RX interrupt was
+    enabled raise it at once, in order — and a 0x03 among them is data, not Ctrl-C."""
+    dev.exec_raw_no_follow("""
+sleep_ms(300)   # 'importing': the host's bytes arrive now, before the handler exists
+rx = bytearray(64)
+got = bytearray()
+def on_rx(ev):
+    n = port.serial_read(rx)
+    got.extend(rx[:n])
+    if b"!" in got:
+        sched.stop()
+sched.add(UartSource("uart", on_rx, prio=2, capacity=16))
+sched.run(until_ms=5000)
+print('GOT', bytes(got))
+""")
+    dev.serial.write(b"\x02\x01\x03>.!")
+    out, err = dev.follow(timeout=15)
+    assert err == b"", err
+    assert b"GOT b'\\x02\\x01\\x03>.!'" in out

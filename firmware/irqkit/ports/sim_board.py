@@ -85,6 +85,8 @@ class Console:
             raise SoftReset()
         except BaseException as e:  # KeyboardInterrupt included
             err = e
+            if isinstance(e, KeyboardInterrupt):
+                self.uart.discard_through_last(hw.kbd_char)  # the Ctrl-C was consumed
         return err
 
     def run_file(self, name):

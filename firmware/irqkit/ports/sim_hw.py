@@ -161,7 +161,7 @@ class Waker:
     """Wait without spinning until notify() (from any thread) or a timeout.
 
     A socket pair: notify() writes one byte, wait() polls the read end. poll() counts in
-    milliseconds, so waits shorter than 2 ms finish with a sleep_us (precise, still no spin)."""
+    milliseconds, so waits shorter than 1 ms sleep in 100 us slices (still wakeable)."""
 
     def __init__(self):
         self.rx, self.tx = socketpair()
@@ -210,18 +210,24 @@ class Waker:
         fd_ready = False
         if timeout_us is None:
             ms = -1
-        elif timeout_us < 2000:
-            if timeout_us > 0:
+        elif timeout_us < 1000:
+            # poll() counts in ms: sleep in short slices, still wakeable (<= 100 us late)
+            left = timeout_us
+            while True:
                 ev = self.poll.poll(0)
                 if ev:
                     fd_ready = self._check(ev)
-                else:
-                    sleep_us(timeout_us)
+                    break
+                if left <= 0 or self.flag:
+                    break
+                step = 100 if left > 100 else left
+                sleep_us(step)
+                left -= step
             self.waiting = 0
             self.flag = 0
             return fd_ready
         else:
-            ms = timeout_us // 1000
+            ms = timeout_us // 1000  # rounded down: may return early, never late
         ev = self.poll.poll(ms)
         self.waiting = 0
         if ev:
@@ -439,6 +445,7 @@ class Controller:
                 "heap_lock": "real" if HEAP_LOCK_REAL else "no-op (cpython)"}
 
 
+KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
 UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
 
 PIN_NAMES = ("P0", "P1", "P2", "P3", "P4", "P5", "P6", "P7")
@@ -532,6 +539,17 @@ class Uart:
             n += 1
         self.tail = t
         return n
+
+    def discard_through_last(self, c):
+        """Drop waiting bytes up to and including the last c (a consumed Ctrl-C)."""
+        t = self.tail
+        last = -1
+        while t != self.head:
+            if self.fifo[t] == c:
+                last = t
+            t = (t + 1) % self.SIZE
+        if last >= 0:
+            self.tail = (last + 1) % self.SIZE
 
     def getc(self):
         if self.tail == self.head:
@@ -708,7 +726,16 @@ class Hardware:
 
     # -- UART (console) ---------------------------------------------------------------------
     def uart_rx_irq(self, handler, priority=None):
-        self.uart.line = self.ctrl.attach("UART", handler, self.uart, priority)
+        if self.kbd_pending:
+            # A 0x03 arrived while the program was starting, before it took over the
+            # link (e.g. inside the harness's first frame): it is the program's data
+            # (it is still in the FIFO, in order), not a Ctrl-C.
+            self.kbd_pending = 0
+        self.uart.line = L = self.ctrl.attach("UART", handler, self.uart, priority)
+        if self.uart.available():
+            # level-triggered like a UART's RX-not-empty flag: bytes already waiting
+            # raise the interrupt as soon as it is enabled
+            self.ctrl.raise_line(L)
         return self.uart
 
     def _uart_thread(self):
@@ -762,8 +789,7 @@ class Hardware:
                     got += 1
                     if c == self.kbd_char and self._kbd_active():
                         kbd = 1
-                    else:
-                        uart.put(c)
+                    uart.put(c)  # kept in order: see uart_rx_irq and Console.run_code
                     if not p.poll(0):
                         break
             else:
@@ -777,8 +803,7 @@ class Hardware:
                     got += 1
                     if c == self.kbd_char and self._kbd_active():
                         kbd = 1
-                    else:
-                        uart.put(c)
+                    uart.put(c)  # kept in order: see uart_rx_irq and Console.run_code
         finally:
             self._uart_lock.release()
         if got > 0:
@@ -804,14 +829,19 @@ class Hardware:
         self.kbd_char = ch
 
     def keyboard_interrupt(self):
-        """Ctrl-C while user code runs: raised in the main program at its next idle()
-        (the REPL and SimPort.idle check it). On CPython, interrupt_main() also stops a
-        busy loop."""
-        if MP:
-            self.kbd_pending = 1
-        else:
-            _thread.interrupt_main()
+        """Ctrl-C while user code runs: KeyboardInterrupt is raised in the main program at
+        its next idle() (the REPL and SimPort.idle check it). On CPython a program that
+        does not idle within KBD_GRACE_MS is interrupted anyway (interrupt_main)."""
+        self.kbd_pending = 1
         self.main_waker.notify()
+        if not MP:
+            _thread.start_new_thread(self._kbd_later, ())
+
+    def _kbd_later(self):
+        sleep_ms(KBD_GRACE_MS)
+        if self.kbd_pending and self._kbd_active():
+            self.kbd_pending = 0
+            _thread.interrupt_main()
 
     def stop(self):
         self.running = 0
