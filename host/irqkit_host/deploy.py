@@ -204,6 +204,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     try:
         res = deploy(args.port, board, mpy=args.mpy, log=print)
+        if board["firmware"].get("layout") == "flat":
+            # a flat board (micro:bit) holds the core but not the app: verify by import
+            from .deploy_flat import FlatDeployResult
+            assert isinstance(res, FlatDeployResult)
+            print(f"deployed to {args.port}: {len(res.copied)} copied, {len(res.skipped)} unchanged; "
+                  f"imported {', '.join(res.imported) or 'nothing'}; gc.mem_free() {res.mem_free}"
+                  + (f"; did not import: {res.import_error}" if res.import_error else ""))
+            return 0
         info = verify(args.port, board)
     except LinkError as exc:
         raise CliError(str(exc)) from None
