@@ -194,6 +194,15 @@ class SimBoard:
             with self._lock:
                 if self._stopping:
                     return
+                if rc == -signal.SIGUSR1:
+                    # the VM reset itself: Ctrl-C reached a program that never idles
+                    self.restarts += 1
+                    try:
+                        os.write(self.master, b"MPY: soft reboot\r\n")
+                    except OSError:
+                        pass
+                    self._spawn(raw=False)
+                    continue
                 if rc == EXIT_SOFT or rc == EXIT_SOFT_RAW:
                     self.restarts += 1
                     self._spawn(raw=rc == EXIT_SOFT_RAW)

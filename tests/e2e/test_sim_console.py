@@ -181,3 +181,24 @@ def test_irqkit_sim_cli_lifecycle(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@pytest.mark.parametrize("program", ["busy", "idle"])
+def test_mpremote_stops_a_running_main_py(board, program):
+    """mpremote's Ctrl-C gets the board back from a main.py that runs forever: one that
+    idles through the port gets KeyboardInterrupt; one that never idles is interrupted
+    (CPython) or the board resets (MicroPython VM: no way to raise into a busy thread)."""
+    body = ("while True:\n    pass\n" if program == "busy" else
+            "from irqkit.ports.sim import SimPort\np = SimPort()\nwhile True:\n    p.idle(None)\n")
+    (board.flash / "main.py").write_text(body)
+    try:
+        with serial.Serial(board.port, timeout=5) as s:
+            to_friendly(s)
+            s.write(b"\x04")                    # soft reset: main.py starts and never ends
+            assert s.read_until(b"soft reboot\r\n").endswith(b"soft reboot\r\n")
+            time.sleep(0.5)
+    finally:
+        (board.flash / "main.py").unlink()
+    r = mpremote(board.port, "exec", "print(6*7)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("42")

@@ -446,6 +446,7 @@ class Controller:
 
 
 KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
+KBD_RESET_MS = 2000   # MicroPython: a program that never idles is reset after this long
 UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
 
 PIN_NAMES = ("P0", "P1", "P2", "P3", "P4", "P5", "P6", "P7")
@@ -578,8 +579,17 @@ class Hardware:
         self._one = bytearray(1)
         if console:
             self.main_waker.watch_fd(0)
+            carry = run_dir() + "/rx-carry"
+            try:
+                with open(carry, "rb") as f:
+                    for c in f.read():
+                        self.uart.put(c)
+                os.remove(carry)
+            except OSError:
+                pass
         self.kbd_char = 3
         self.kbd_pending = 0
+        self._kbd_watch = 0
         self.user_running = 0
         self.running = 1
         self.bench = None
@@ -834,14 +844,41 @@ class Hardware:
         does not idle within KBD_GRACE_MS is interrupted anyway (interrupt_main)."""
         self.kbd_pending = 1
         self.main_waker.notify()
-        if not MP:
+        if not self._kbd_watch:
+            self._kbd_watch = 1
             _thread.start_new_thread(self._kbd_later, ())
 
     def _kbd_later(self):
-        sleep_ms(KBD_GRACE_MS)
-        if self.kbd_pending and self._kbd_active():
-            self.kbd_pending = 0
-            _thread.interrupt_main()
+        try:
+            sleep_ms(KBD_GRACE_MS)
+            if not MP and self.kbd_pending and self._kbd_active():
+                self.kbd_pending = 0
+                _thread.interrupt_main()
+                return
+            sleep_ms(KBD_RESET_MS - KBD_GRACE_MS)
+            if self.kbd_pending and self._kbd_active():
+                # The program never idles, so the VM cannot raise KeyboardInterrupt in it:
+                # reset the board instead (the launcher restarts a VM ended by SIGUSR1
+                # as a soft reset), so mpremote and the REPL get the board back.
+                console_write(b"\r\nirqkit-sim: the program does not idle; Ctrl-C resets the board\r\n")
+                # what the host sent after the Ctrl-C (mpremote: "\r\x01") goes to the
+                # next VM, as it would stay in a board's USB buffer across the reset
+                u = self.uart
+                u.discard_through_last(self.kbd_char)
+                rest = bytearray()
+                while True:
+                    c = u.getc()
+                    if c < 0:
+                        break
+                    rest.append(c)
+                try:
+                    with open(run_dir() + "/rx-carry", "wb") as f:
+                        f.write(rest)
+                except OSError:
+                    pass
+                os.system("kill -USR1 %s" % ("$PPID" if MP else str(os.getpid())))
+        finally:
+            self._kbd_watch = 0
 
     def stop(self):
         self.running = 0
