@@ -34,6 +34,7 @@ ORDER = ("uart", "gpio", "timer", "soft")
 TRIAL_TIMEOUT_S = 1.0
 GIVE_UP_AFTER = 20            # consecutive lost trials: the device stopped answering
 TIMER_PERIOD_US = 1000
+BASELINE_MAX = 1000           # PINGs for the transport baseline (enough for p99.9)
 _WRAP = 1 << 30
 
 
@@ -299,7 +300,7 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
     m = Measurer(link, ticks_hz, progress, gpio_trigger, timer_period_us)
     link.request(proto.RESET_STATS, b"", expect_type=proto.RESET_R, timeout=2.0)
     base = SourceResult("ping", count)
-    m.baseline(count, base)
+    m.baseline(min(count, BASELINE_MAX), base)
     for source in sources:
         res = SourceResult(source, count, baseline_rtt_us=base.baseline_rtt_us)
         run.results.append(res)
@@ -429,66 +430,76 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise CliError(f"--plot {args.plot}: the plot is a PNG, give a .png file name")
 
 
-def run(args: argparse.Namespace) -> int:
-    _check_outputs(args)
-    count = args.count or DEFAULT_COUNT
+def measure(port: str | None = None, board: str | None = None, source: str = "all",
+            count: int = DEFAULT_COUNT, trigger: str | None = None, runtime: str | None = None,
+            progress: bool = False, timer_period_us: int = TIMER_PERIOD_US,
+            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Run:
+    """Measure interrupt latency; the Python API behind `irqkit measure`.
+
+    port=None starts a simulator (runtime "micropython" or "cpython"), deploys the firmware
+    to its flash, measures and stops it. Errors before measuring raise (LinkError,
+    BoardError, CliError); a link failure while measuring is returned in ``Run.error``
+    with everything measured until then kept.
+    """
+    if count <= 0:
+        raise CliError(f"count must be a positive integer, got {count}")
+    bd = load_board(board or "sim")
     with contextlib.ExitStack() as stack:
         bench_url = None
-        if args.port is None:
-            board = load_board(args.board or "sim")
-            if board["firmware"]["port"] != "sim":
-                raise CliError(f"no --port given: only the simulator can be started here, not {board['name']!r}")
+        if port is None:
+            if bd["firmware"]["port"] != "sim":
+                raise CliError(f"no --port given: only the simulator can be started here, not {bd['name']!r}")
             from .simlaunch import start_sim
             from .deploy import deploy
-            sim = stack.enter_context(start_sim(runtime=args.runtime))
+            sim = stack.enter_context(start_sim(runtime=runtime))
             port = sim.port
             bench_url = sim.bench
-            print(f"simulator: {port} ({sim.runtime}); deploying firmware...", file=sys.stderr)
-            deploy(port, board)
-        else:
-            port = args.port
-            try:
-                board = load_board(args.board or "sim")
-            except BoardError as exc:
-                raise CliError(str(exc)) from None
+            log(f"simulator: {port} ({sim.runtime}); deploying firmware...")
+            deploy(port, bd)
         from .session import DeviceSession
-        session = stack.enter_context(DeviceSession(port, app_start_code(board)))
+        session = stack.enter_context(DeviceSession(port, app_start_code(bd)))
         link = session.link
         assert link is not None
         info = session.hello_info
-        available = [s for s in str(info.get("sources", "")).split(",") if s]
-        if isinstance(info.get("sources"), list):
-            available = list(info["sources"])
-        sources, skipped = choose_sources(args.source, available)
-        run_ = Run(port=port, board=str(info.get("board", board["name"])),
+        raw_sources = info.get("sources", "")
+        available = list(raw_sources) if isinstance(raw_sources, list) else [
+            s for s in str(raw_sources).split(",") if s]
+        sources, _skipped = choose_sources(source, available)
+        run_ = Run(port=port, board=str(info.get("board", bd["name"])),
                    runtime=str(info.get("runtime", "")), hello=info)
-        trigger = None
+        gpio_trigger = None
         if "gpio" in sources:
-            spec = args.trigger or board["gpio"].get("trigger_backend") or ""
+            spec = trigger or bd["gpio"].get("trigger_backend") or ""
             try:
-                trigger = make_trigger(spec, ser=session.transport.serial, bench_url=bench_url,
-                                       pin=board["gpio"]["trigger_pin"])
-                stack.callback(trigger.close)
+                gpio_trigger = make_trigger(spec, ser=session.transport.serial, bench_url=bench_url,
+                                            pin=bd["gpio"]["trigger_pin"])
+                stack.callback(gpio_trigger.close)
             except TriggerError as exc:
-                if args.source == "gpio":
-                    raise CliError(str(exc)) from None
+                if source == "gpio":
+                    raise
                 sources.remove("gpio")
-                skipped.append("gpio")
-                print(f"irqkit measure: skipping gpio: {exc}", file=sys.stderr)
-        progress = Progress(not args.no_progress)
+                log(f"irqkit measure: skipping gpio: {exc}")
         try:
-            measure_session(link, session.ticks_hz, run_, sources, count, progress, trigger,
-                            getattr(args, "timer_period_us", None) or TIMER_PERIOD_US)
+            measure_session(link, session.ticks_hz, run_, sources, count, Progress(progress),
+                            gpio_trigger, timer_period_us)
         except LinkError as exc:
             run_.error = str(exc)
         run_.host_link = link.counters()
-        print(table(run_))
-        write_outputs(run_, args)
-        if run_.error:
-            raise CliError(run_.error + (" (partial results written)" if args.json or args.csv else ""))
-        lost = sum(r.lost for r in run_.results)
-        if lost:
-            print(f"irqkit measure: warning: {lost} trial(s) lost (see the lost column and the "
-                  f"device stats)", file=sys.stderr)
-        return 1 if any(r.error for r in run_.results) else 0
-    return 0
+        return run_
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    run_ = measure(port=args.port, board=args.board, source=args.source,
+                   count=args.count or DEFAULT_COUNT, trigger=args.trigger, runtime=args.runtime,
+                   progress=not args.no_progress,
+                   timer_period_us=args.timer_period_us or TIMER_PERIOD_US)
+    print(table(run_))
+    write_outputs(run_, args)
+    if run_.error:
+        raise CliError(run_.error + (" (partial results written)" if args.json or args.csv else ""))
+    lost = sum(r.lost for r in run_.results)
+    if lost:
+        print(f"irqkit measure: warning: {lost} trial(s) lost (see the lost column and the "
+              f"device stats)", file=sys.stderr)
+    return 1 if any(r.error for r in run_.results) else 0

@@ -6,6 +6,8 @@ the device to its friendly REPL, so mpremote and terminals can use it afterwards
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from typing import Any
 
@@ -23,7 +25,9 @@ except ImportError:  # pragma: no cover - mpremote is a dependency
 def open_transport(port: str, baudrate: int = 115200) -> SerialTransport:
     """Open the port for mpremote's transport, with one-line errors."""
     try:
-        return SerialTransport(port, baudrate=baudrate)
+        # A read timeout: on ptys mpremote reads with a blocking read(1), which would wait
+        # forever for a device that never answers (e.g. a pty with `cat` behind it).
+        return SerialTransport(port, baudrate=baudrate, timeout=0.5)
     except TransportError as exc:
         # mpremote swallows the OSError; reproduce it with pyserial for a useful message
         import serial
@@ -38,7 +42,9 @@ def open_transport(port: str, baudrate: int = 115200) -> SerialTransport:
 
 def enter_raw_repl(transport: SerialTransport, port: str) -> None:
     try:
-        transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+        # mpremote prints what it read when the handshake fails; we say it in one line
+        with contextlib.redirect_stdout(io.StringIO()):
+            transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
     except TransportError:
         raise LinkError(f"no MicroPython REPL answered on {port} (is MicroPython running there?)") from None
     except OSError as exc:
