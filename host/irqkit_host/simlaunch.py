@@ -334,10 +334,13 @@ class BenchClient:
         self.cmd(f"soft {n} {rate_hz} {line}")
 
     def state(self) -> dict[str, Any]:
-        return json.loads(self.cmd("state"))
+        """Controller state: masked, basepri, pending, errors, last_error, per-line counts."""
+        st: dict[str, Any] = json.loads(self.cmd("state"))
+        return st
 
     def pins(self) -> dict[str, Any]:
-        return json.loads(self.cmd("pins"))
+        pins: dict[str, Any] = json.loads(self.cmd("pins"))
+        return pins
 
     def close(self) -> None:
         if self._sock is not None:

@@ -307,8 +307,7 @@ class Controller:
 
     def set_basepri(self, p):
         self.basepri = p
-        if p is None or True:
-            self.dispatch()
+        self.dispatch()  # lowering the level may release pending lines
 
     def set_enabled(self, name, on):
         L = self.by_name[name]
