@@ -111,10 +111,15 @@ class SimBoard:
         self._lock = threading.Lock()
         self._crash_times: list[float] = []
         self._started = threading.Event()
-        self._spawn(raw=False)
-        self._watcher = threading.Thread(target=self._watch, name="irqkit-sim-watch", daemon=True)
-        self._watcher.start()
-        self.wait_ready()
+        try:
+            self._spawn(raw=False)
+            self._watcher = threading.Thread(target=self._watch, name="irqkit-sim-watch",
+                                             daemon=True)
+            self._watcher.start()
+            self.wait_ready()
+        except BaseException:
+            self.stop()  # no VM, fds or run dir left behind
+            raise
 
     # -- VM process ------------------------------------------------------------------------
     def _command(self) -> list[str]:
