@@ -163,7 +163,8 @@ class Waker:
     A socket pair: notify() writes one byte, wait() polls the read end. poll() counts in
     milliseconds, so waits shorter than 1 ms sleep in 100 us slices (still wakeable)."""
 
-    def __init__(self):
+    def __init__(self, precise=False):
+        self.precise = precise
         self.rx, self.tx = socketpair()
         self.rx.setblocking(False)
         self.tx.setblocking(False)
@@ -210,6 +211,17 @@ class Waker:
         fd_ready = False
         if timeout_us is None:
             ms = -1
+        elif self.precise and timeout_us < 2000:
+            # the timer thread: one precise sleep (a timer added meanwhile waits <= 2 ms)
+            if timeout_us > 0:
+                ev = self.poll.poll(0)
+                if ev:
+                    fd_ready = self._check(ev)
+                else:
+                    sleep_us(timeout_us)
+            self.waiting = 0
+            self.flag = 0
+            return fd_ready
         elif timeout_us < 1000:
             # poll() counts in ms: sleep in short slices, still wakeable (<= 100 us late)
             left = timeout_us
@@ -565,7 +577,7 @@ class Hardware:
     def __init__(self, console=True, bench_path=None):
         self.ctrl = Controller(self)
         self.main_waker = Waker()
-        self._timer_waker = Waker()
+        self._timer_waker = Waker(precise=True)
         self.pins = {}
         for n in PIN_NAMES:
             self.pins[n] = Pin(self, n)
