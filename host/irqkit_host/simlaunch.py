@@ -80,6 +80,18 @@ def check_flash_dir(path: str) -> Path:
     return p
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the launcher dies, even by SIGKILL
+    (the VM runs in its own session, so nothing else would stop it)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class SimBoard:
     """A running simulator board. Use start_sim() to make one."""
 
@@ -144,7 +156,8 @@ class SimBoard:
             pass
         self.proc = subprocess.Popen(
             self._command(), stdin=self.master, stdout=self.master, stderr=subprocess.PIPE,
-            cwd=self.flash, env=env, start_new_session=True, close_fds=True)
+            cwd=self.flash, env=env, start_new_session=True, close_fds=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(self.proc,),
                                                daemon=True)
         self._stderr_thread.start()
