@@ -34,6 +34,14 @@ except ImportError:
     except ImportError:  # CPython, CircuitPython: emulated on a nanosecond clock
         from irqkit.compat_host import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
 
+if ticks_add(0, -1) != TICKS_MASK:
+    # The unix VM's ticks wrap at 2**62; boards' wrap at 2**30, and the core stores
+    # timestamps in 32-bit arrays. Give it 30-bit ticks like a board's.
+    from irqkit import compat_host as _host
+    ticks_us, ticks_ms = _host.ticks30(ticks_us, ticks_ms)
+    ticks_diff = _host.ticks_diff
+    ticks_add = _host.ticks_add
+
 
 def wrap(x):
     """Mask a free-running counter to the 29 bits every stored counter uses.

@@ -1,6 +1,7 @@
 # Fallbacks for runtimes that are not MicroPython (CPython, CircuitPython): what
-# irqkit.compat imports when `micropython` / `time.ticks_us` do not exist. A separate
-# module so that small MicroPython boards never compile (or store) this code.
+# irqkit.compat imports when `micropython` / `time.ticks_us` do not exist — and the
+# 30-bit ticks for the unix VM, whose own ticks wrap at 2**62. A separate module so that
+# small MicroPython boards never compile (or store) this code.
 import time as _time
 
 TICKS_MASK = 0x3FFFFFFF
@@ -18,7 +19,7 @@ def heap_unlock():
     return 0
 
 
-_now_ns = getattr(_time, "perf_counter_ns", None) or _time.monotonic_ns
+_now_ns = getattr(_time, "perf_counter_ns", None) or getattr(_time, "monotonic_ns", None)
 
 
 def ticks_us():
@@ -43,3 +44,16 @@ def sleep_us(us):
 
 def sleep_ms(ms):
     _time.sleep(ms / 1000)
+
+
+def ticks30(raw_us, raw_ms):
+    """30-bit ticks_us/ticks_ms over a runtime's own ticks that wrap later (the unix VM's
+    wrap at 2**62): the core keeps timestamps in 32-bit arrays, as every board's fit."""
+
+    def us():
+        return raw_us() & TICKS_MASK
+
+    def ms():
+        return raw_ms() & TICKS_MASK
+
+    return us, ms

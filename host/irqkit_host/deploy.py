@@ -10,7 +10,9 @@ small snippets run through the raw REPL, so this works on MicroPython 1.9 too (n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import subprocess
 import sys
 import tempfile
@@ -163,6 +165,13 @@ def deploy(port: str, board: dict[str, Any], mpy: bool = False,
         with tempfile.TemporaryDirectory() as tmp:
             for f in files:
                 _deploy_one(dev, f, mpy, result, Path(tmp), log)
+        if result.copied or result.removed:
+            # soft reset: modules imported before the copy must not outlive it
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    transport.enter_raw_repl(soft_reset=True, timeout_overall=10)
+                except TransportError:
+                    raise LinkError(f"{port}: the device did not come back from a soft reset") from None
         transport.exit_raw_repl()
     finally:
         transport.close()

@@ -66,7 +66,10 @@ def app_start_code(board: dict[str, Any]) -> str:
     has_gpio = "gpio" in board.get("sources", [])
     pin = gpio.get("trigger_pin") if has_gpio else None
     resp = gpio.get("response_pin") if has_gpio else None
+    # Ctrl-C handling off first: the host sends HELLO while the app imports, and a 0x03
+    # inside that frame must not interrupt the import on a board.
     return (
+        f"try:\n import micropython\n micropython.kbd_intr(-1)\nexcept (ImportError, AttributeError):\n pass\n"
         f"from irqkit.app import main\n"
         f"from {module} import {cls}\n"
         f"main({cls}(**{args!r}), board={board['name']!r}, gpio_pin={pin!r}, response_pin={resp!r})\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-EXIT_SOFT = 64       # keep in sync with firmware/irqkit/ports/sim_board.py
+EXIT_SOFT = 64       # keep in sync with firmware/simboard/console.py
 EXIT_SOFT_RAW = 65
 RUNTIMES = ("micropython", "cpython")
 
@@ -36,7 +36,7 @@ class SimError(Exception):
 
 
 def _firmware_dir() -> Path:
-    if (FIRMWARE_DIR / "irqkit" / "ports" / "sim_board.py").exists():
+    if (FIRMWARE_DIR / "simboard" / "console.py").exists():
         return FIRMWARE_DIR
     import irqkit  # installed, not editable: the package directory's parent
 
@@ -136,8 +136,10 @@ class SimBoard:
     # -- VM process ------------------------------------------------------------------------
     def _command(self) -> list[str]:
         fw = str(_firmware_dir())
-        code = ("import sys\nsys.path.insert(0, %r)\nfrom irqkit.ports import sim_board\n"
-                "sys.exit(sim_board.main())\n" % fw)
+        # The ROM dir goes *after* the flash (the working directory, '' on sys.path):
+        # deployed files win over the copies there, as flash files win over frozen ones.
+        code = ("import sys\nsys.path.append(%r)\nfrom simboard import console\n"
+                "sys.exit(console.main())\n" % fw)
         if self.runtime == "micropython":
             mp = micropython_path()
             assert mp

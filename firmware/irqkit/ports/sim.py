@@ -1,5 +1,5 @@
 # The simulator port: irqkit's port interface on the simulator board's hardware model
-# (irqkit/ports/sim_hw.py): an interrupt controller run by hardware threads, virtual pins
+# (simboard/hw.py, the board's ROM): an interrupt controller run by hardware threads, virtual pins
 # P0..P7 driven over the bench channel, timers, the console pty as the serial link.
 #
 # Handlers run as hard ISRs: in a hardware thread, one at a time, highest priority first,
@@ -9,7 +9,7 @@
 import sys
 
 from irqkit.compat import ticks_us, HEAP_LOCK_REAL
-from irqkit.ports import sim_hw
+from simboard import hw as sim_hw  # the board's ROM, like `machine`
 
 
 class SimPort:

@@ -22,41 +22,7 @@
 import sys
 import _thread
 
-import irqkit.compat as _compat
-
-
-def _fix_ticks(c):
-    """The unix VM's time.ticks_* wrap at 2**62, not 2**30 as on boards and as the core
-    assumes (timestamps are stored in 32-bit arrays). Give the core 30-bit ticks before
-    any core module imports them (the board program imports this module first)."""
-    if c.ticks_add(0, -1) == c.TICKS_MASK:
-        return
-    import time as t
-    raw_us = t.ticks_us
-    raw_ms = t.ticks_ms
-    M = c.TICKS_MASK
-
-    def ticks_us():
-        return raw_us() & M
-
-    def ticks_ms():
-        return raw_ms() & M
-
-    def ticks_diff(a, b):
-        return ((a - b + 0x20000000) & M) - 0x20000000
-
-    def ticks_add(a, d):
-        return (a + d) & M
-
-    c.ticks_us = ticks_us
-    c.ticks_ms = ticks_ms
-    c.ticks_diff = ticks_diff
-    c.ticks_add = ticks_add
-
-
-_fix_ticks(_compat)
-
-from irqkit.compat import ticks_us, ticks_diff, ticks_add, heap_lock, heap_unlock, HEAP_LOCK_REAL
+from simboard.clock import ticks_us, ticks_diff, ticks_add, heap_lock, heap_unlock, HEAP_LOCK_REAL
 
 MP = sys.implementation.name == "micropython"
 
@@ -613,7 +579,7 @@ class Hardware:
         if console:
             _thread.start_new_thread(self._uart_thread, ())
         if bench_path:
-            from irqkit.ports import sim_bench
+            from simboard import bench as sim_bench
             self.bench = sim_bench.BenchServer(self, bench_path)
             _thread.start_new_thread(self.bench.serve, ())
 

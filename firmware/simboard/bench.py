@@ -6,7 +6,7 @@ import select
 import socket
 import os
 
-from irqkit.ports import sim_hw
+from simboard import hw as sim_hw
 
 MAX_LINE = 1024
 

@@ -11,7 +11,7 @@
 import sys
 import os
 
-from irqkit.ports import sim_hw
+from simboard import hw as sim_hw
 
 EXIT_SOFT = 64
 EXIT_SOFT_RAW = 65
