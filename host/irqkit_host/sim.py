@@ -11,8 +11,13 @@ from .simlaunch import SimError, start_sim
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "board", "sim") not in (None, "sim"):
-        raise CliError(f"the simulator emulates board 'sim' only, not {args.board!r}")
+    board_name = getattr(args, "board", None) or "sim"
+    if board_name == "microbit-v1":
+        # a real Cortex-M0 MicroPython (1.9.2) under QEMU, its UART on a pty
+        from . import qemu
+        return qemu.run(args)
+    if board_name != "sim":
+        raise CliError(f"irqkit sim runs boards 'sim' and 'microbit-v1' (QEMU), not {board_name!r}")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
