@@ -497,6 +497,9 @@ class Uart:
     def available(self):
         return (self.head - self.tail) % self.SIZE
 
+    def space(self):
+        return (self.tail - self.head - 1) % self.SIZE
+
     def put(self, b):
         nxt = (self.head + 1) % self.SIZE
         if nxt == self.tail:
@@ -743,7 +746,10 @@ class Hardware:
                 continue
             # blocking: if the main thread is servicing the UART right now, wait for it,
             # then look again (the bytes are probably gone already)
-            if self._uart_service(True) < 0:
+            got = self._uart_service(True)
+            if got == -2:
+                sleep_us(200)   # RX FIFO full: let the program drain it
+            elif got < 0:
                 sleep_ms(20)
 
     def _uart_service(self, block):
@@ -759,11 +765,17 @@ class Hardware:
         uart = self.uart
         p = self.main_waker.fd_poll  # fd 0 only; used under the lock
         try:
+            # Flow control, as USB CDC has: with the FIFO full the bytes stay in the pty
+            # (whose writer then blocks) instead of being dropped.
+            space = uart.space()
+            if not space:
+                return -2
             if not p.poll(0):
                 return 0
             if MP:
                 one = self._one
-                while True:
+                while space:
+                    space -= 1
                     try:
                         n = _stdin.readinto(one)
                     except OSError:
@@ -781,7 +793,7 @@ class Hardware:
                         break
             else:
                 try:
-                    data = os.read(0, 4096)
+                    data = os.read(0, space if space < 4096 else 4096)
                 except OSError:
                     data = b""
                 if not data:

@@ -120,7 +120,7 @@ def test_ten_thousand_random_strings_then_a_correct_stats_reply(session: DeviceS
         # each string ends at a delimiter, as a resyncing sender's would (a bare 0x03 on a
         # quiet line is the app's Ctrl-C)
         chunk += s + b"\x00"
-        if len(chunk) > 1024:
+        if len(chunk) > 8192:   # more than the sim UART FIFO: flow control, no loss
             link.write_raw(bytes(chunk))
             sent += len(chunk)
             chunk.clear()
@@ -132,7 +132,7 @@ def test_ten_thousand_random_strings_then_a_correct_stats_reply(session: DeviceS
     assert errors > 1000
     assert st["link.bytes_in"] >= sent
     # only our own requests decoded as frames (random data passing CRC-16 is ~1 in 65536)
-    assert st["link.frames_ok"] <= 2 + sent // 1024 + 2
+    assert st["link.frames_ok"] <= 2 + sent // 8192 + 2
     assert st["soft.overflow"] == 0
 
 
