@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterator
 
 from irqkit import proto
 
-from .boards import BoardError, load_board
+from .boards import load_board
 from .cli import CliError
 from .firmware import app_start_code
-from .link import DeviceError, Link, LinkClosed, LinkError, LinkTimeout
+from .link import DeviceError, Link, LinkError, LinkTimeout
 from .stats import summarize
 from .triggers import GpioTrigger, TriggerError, make_trigger
 

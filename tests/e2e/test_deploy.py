@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARD = load_board("sim")
 
 
-def irqkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
-    return subprocess.run([sys.executable, "-m", "irqkit_host", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
-def test_deploy_then_measure_then_redeploy_copies_nothing() -> None:
+def test_deploy_then_measure_then_redeploy_copies_nothing(irqkit) -> None:
     with start_sim() as sim:
         p = irqkit("deploy", "--port", sim.port, "--board", "sim")
         assert p.returncode == 0, p.stderr
@@ -57,7 +50,7 @@ def test_the_app_runs_from_the_flash_copy() -> None:
         assert deploy(sim.port, BOARD).copied == ["irqkit/__init__.py"]   # put back
 
 
-def test_mpy_deploy_puts_mpy_files_on_the_device_and_they_run() -> None:
+def test_mpy_deploy_puts_mpy_files_on_the_device_and_they_run(irqkit) -> None:
     with start_sim() as sim:
         p = irqkit("deploy", "--port", sim.port, "--mpy")
         assert p.returncode == 0, p.stderr
@@ -81,7 +74,7 @@ def test_mip_package_json_installs_with_mpremote() -> None:
             assert (sim.flash / "lib" / rel).read_bytes() == (firmware_dir().parent / rel).read_bytes()
 
 
-def test_unknown_board_and_port_without_micropython_fail_in_one_line() -> None:
+def test_unknown_board_and_port_without_micropython_fail_in_one_line(irqkit) -> None:
     p = irqkit("deploy", "--port", "/dev/null", "--board", "nosuchboard")
     assert p.returncode == 1 and "unknown board 'nosuchboard'" in p.stderr
     master, slave = os.openpty()

@@ -24,17 +24,11 @@ from irqkit_host.deploy import deploy
 from irqkit_host.firmware import app_start_code
 from irqkit_host.measure import measure
 from irqkit_host.session import DeviceSession
-from irqkit_host.simlaunch import micropython_path, start_sim
+from irqkit_host.simlaunch import start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure_schema.json").read_text())
 BOARD = load_board("sim")
-
-
-def irqkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
-    return subprocess.run([sys.executable, "-m", "irqkit_host", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +44,7 @@ def session(sim: object) -> Iterator[DeviceSession]:
         yield s
 
 
-def test_cli_default_run_all_sources_with_outputs(tmp_path: Path) -> None:
+def test_cli_default_run_all_sources_with_outputs(tmp_path: Path, irqkit) -> None:
     """The README's first command (with a smaller count), and all three output files."""
     out = {k: tmp_path / f"out.{k}" for k in ("json", "csv", "png")}
     p = irqkit("measure", "-n", "200", "--no-progress", "--json", str(out["json"]),
@@ -136,14 +130,14 @@ def test_ten_thousand_random_strings_then_a_correct_stats_reply(session: DeviceS
     assert st["soft.overflow"] == 0
 
 
-def test_busy_port_is_refused_in_one_line(sim: object) -> None:
+def test_busy_port_is_refused_in_one_line(sim: object, irqkit) -> None:
     with serial.Serial(sim.port, exclusive=True):  # type: ignore[attr-defined]
         p = irqkit("measure", "--port", sim.port, "-n", "5")  # type: ignore[attr-defined]
     assert p.returncode == 1
     assert len(p.stderr.strip().splitlines()) == 1 and "busy" in p.stderr, p.stderr
 
 
-def test_a_port_without_micropython_is_refused(tmp_path: Path) -> None:
+def test_a_port_without_micropython_is_refused(tmp_path: Path, irqkit) -> None:
     # a pty whose other end is `cat`: it echoes, but no REPL answers
     master, slave = os.openpty()
     cat = subprocess.Popen(["cat"], stdin=master, stdout=master)

