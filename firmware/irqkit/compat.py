@@ -26,33 +26,23 @@ TICKS_MASK = const(0x3FFFFFFF)
 COUNTER_MASK = const(0x1FFFFFFF)
 COUNTER_HALF = const(0x10000000)
 
-try:  # MicroPython (every version since 1.9 has all six)
-    from time import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
-except ImportError:
-    try:  # MicroPython builds whose `time` is only reachable as `utime`
-        from utime import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
-    except ImportError:  # CPython, CircuitPython: emulated on a nanosecond clock
-        from irqkit.compat_host import ticks_us, ticks_ms, ticks_diff, ticks_add, sleep_us, sleep_ms
+# ticks_us, ticks_ms, ticks_diff, ticks_add (30-bit everywhere) and array: irqkit/clock.py,
+# the part the scheduler core imports (small boards then never load this module).
+from irqkit.clock import ticks_us, ticks_ms, ticks_diff, ticks_add, array
 
-if ticks_add(0, -1) != TICKS_MASK:
-    # The unix VM's ticks wrap at 2**62; boards' wrap at 2**30, and the core stores
-    # timestamps in 32-bit arrays. Give it 30-bit ticks like a board's.
-    from irqkit import compat_host as _host
-    ticks_us, ticks_ms = _host.ticks30(ticks_us, ticks_ms)
-    ticks_diff = _host.ticks_diff
-    ticks_add = _host.ticks_add
+try:  # MicroPython
+    from time import sleep_us, sleep_ms
+except ImportError:
+    try:
+        from utime import sleep_us, sleep_ms
+    except ImportError:  # CPython, CircuitPython
+        from irqkit.compat_host import sleep_us, sleep_ms
 
 
 def wrap(x):
     """Mask a free-running counter to the 29 bits every stored counter uses.
     (The core's ISR paths write `& COUNTER_MASK` inline: one call level less.)"""
     return x & COUNTER_MASK
-
-
-try:
-    from array import array
-except ImportError:  # very old ports call it uarray
-    from uarray import array
 
 
 def zeros(typecode, n):

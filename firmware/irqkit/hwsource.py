@@ -1,8 +1,8 @@
 # Hardware interrupt sources: GPIO edge, timer, UART RX. Each installs its ISR through the
 # port when added to a scheduler; the ISR body is Source.capture (timestamp + ring slot).
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap
-from irqkit.ring import POLICY_COUNT
-from irqkit.source import Source, ST_TRIGGERS, ST_DEBOUNCED
+from irqkit.ring import POLICY_COUNT, ST_TRIGGERS, ST_DEBOUNCED
+from irqkit.source import Source
 
 
 class GpioSource(Source):
@@ -15,14 +15,14 @@ class GpioSource(Source):
                  capacity=8, policy=POLICY_COUNT, nmi=False, hard=True):
         Source.__init__(self, name, task, prio, capacity, policy, nmi)
         self.pin = pin
-        self.trigger = trigger
+        self.edge = trigger       # not .trigger: that is Source.trigger(), a software pend
         self.debounce_us = debounce_us
         self.hard = hard
         self.last = ticks_add(ticks_us(), -0x20000000)  # "long ago"; set here so the ISR's store never grows the dict
         self.isr = self._edge
 
     def install(self, port):
-        self.mode = port.gpio_irq(self.pin, self.trigger, self.isr, self.hard, self.prio)
+        self.mode = port.gpio_irq(self.pin, self.edge, self.isr, self.hard, self.prio)
 
     def _edge(self, pin_obj):
         t = ticks_us()
@@ -77,4 +77,4 @@ class UartSource(Source):
     kind = "uart"
 
     def install(self, port):
-        self.mode = port.uart_rx_irq(self.isr, self.prio) or "hard"
+        self.mode = port.uart_rx_irq(self.isr, self.prio) or "hard"  # Source.isr

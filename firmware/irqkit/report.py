@@ -1,15 +1,15 @@
 # Statistics as plain dicts, for the link and for people. Allocates freely: call it from
 # the main loop, never from an ISR. Separate from the core so a small board that never
 # reports does not pay for it.
-from irqkit.ring import R_PUT, R_OVERFLOW, R_MERGED, R_HWM, R_TAKEN, R_MERGED_SEEN
-from irqkit.source import (ST_TRIGGERS, ST_DEBOUNCED, ST_ERRORS, ST_LAT_MAX, ST_DELIVERED,
-                           ST_HIST, HIST_BUCKETS)
+from irqkit.ring import (R_PUT, R_OVERFLOW, R_MERGED, R_HWM, R_TAKEN, R_MERGED_SEEN,
+                         ST_TRIGGERS, ST_DEBOUNCED, ST_ERRORS, ST_LAT_MAX, ST_DELIVERED,
+                         ST_HIST, HIST_BUCKETS, pending)
 
 
 def ring_counters(ring):
     c = ring.ctl
     return {"put": c[R_PUT], "taken": c[R_TAKEN], "overflow": c[R_OVERFLOW],
-            "merged": c[R_MERGED], "hwm": c[R_HWM], "pending": ring.pending()}
+            "merged": c[R_MERGED], "hwm": c[R_HWM], "pending": pending(ring)}
 
 
 def source_stats(src):

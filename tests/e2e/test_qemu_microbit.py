@@ -142,9 +142,9 @@ def test_qemu_that_dies_is_reported(tmp_path: Path) -> None:
 
 # -- the irqkit core on the emulated Cortex-M0 ---------------------------------------------
 # MicroPython 1.9.2 cannot import packages, but after loading irqkit.py it finds irqkit.ring
-# at "irqkit.py/ring.py" (see qemu.microbit_fs_name).  Only compat + ring are uploaded, with
-# comments and docstrings stripped: the whole core does not fit this board's ~9 KB heap /
-# ~14 KB filesystem (see `python tools/qemu_probe.py core --minify`).
+# at "irqkit.py/ring.py" (see qemu.microbit_fs_name).  Only what a bare Ring needs is uploaded
+# (clock, compat, source, ring), with comments and docstrings stripped, and imported
+# dependencies first (a nested import of a big module overflows that firmware's C stack).
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 _EV = "class Ev:\n  def __init__(self):\n    self.t_isr = self.seq = self.a = self.b = self.count = 0\n"
 
@@ -157,7 +157,7 @@ def ring_on_device(microbit: qemu.MicrobitQemu) -> str:
     try:
         tr.enter_raw_repl()
         tr.exec("import os\nfor n in os.listdir(): os.remove(n)")
-        for rel in ("irqkit/__init__.py", "irqkit/compat.py", "irqkit/ring.py"):
+        for rel in ("irqkit/__init__.py", "irqkit/clock.py", "irqkit/compat.py", "irqkit/source.py", "irqkit/ring.py"):
             data = qemu.strip_source((FIRMWARE / rel).read_text()).encode()
             name = qemu.microbit_fs_name(rel)
             tr.fs_writefile(name, data)
@@ -182,7 +182,7 @@ def _fresh_exec(transport, *chunks: str) -> str:
 def test_ring_put_take_with_heap_locked_on_cortex_m0(ring_on_device: str, transport) -> None:
     out = _fresh_exec(
         transport,
-        "import micropython, gc\nfrom irqkit.ring import Ring\nr = Ring(3)\ngc.collect()",
+        "import irqkit.clock\nimport irqkit.source\nimport micropython, gc\nfrom irqkit.ring import Ring\nr = Ring(3)\ngc.collect()",
         _EV + "ev = Ev()",
         "def isr_and_loop():\n"
         "  micropython.heap_lock()\n"
@@ -213,7 +213,7 @@ def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, t
     # became a big int: MemoryError with the heap locked, found here first).
     out = _fresh_exec(
         transport,
-        "import micropython\nfrom irqkit.ring import Ring, R_PUT\nfrom irqkit.compat import COUNTER_MASK\n"
+        "import irqkit.clock\nimport irqkit.source\nimport micropython\nfrom irqkit.ring import Ring, R_PUT\nfrom irqkit.compat import COUNTER_MASK\n"
         "r = Ring(2)\nr.ctl[R_PUT] = COUNTER_MASK",
         "def isr():\n"
         "  micropython.heap_lock()\n"

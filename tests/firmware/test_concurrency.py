@@ -5,6 +5,7 @@
 from irqkit.sched import Scheduler
 from irqkit.report import stats, source_stats, ring_counters
 from irqkit.source import SoftSource
+from irqkit.ring import pending
 from irqkit.ports.inproc import InprocPort
 from irqkit.compat import sleep_ms, ticks_ms, ticks_diff
 from fwtest import skip, ON_MICROPYTHON
@@ -37,7 +38,7 @@ def _produce(src, burst, wait_drained, state):
             k += 1
         if wait_drained:
             # a well-sized system: the next burst comes after the consumer caught up
-            while ring.pending():
+            while pending(ring):
                 sleep_ms(0)   # lets CPython's GIL go to the consumer; a yield on the VM
     state[0] = 1
 
@@ -57,7 +58,7 @@ def _run(capacity, burst, wait_drained):
     while True:
         done = state[0]
         if not sched.step():
-            if done and not src.ring.ready():
+            if done and not pending(src):  # POLICY_COUNT: no merges to wait for
                 break
             port.idle(50)
         if ticks_diff(ticks_ms(), t0) > 120000:

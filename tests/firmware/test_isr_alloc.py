@@ -121,7 +121,8 @@ def test_an_allocating_handler_does_fail_under_the_lock():
 
 
 def test_bound_method_creation_allocates_so_sources_prebind():
-    # Why sources store self.isr = self._isr in __init__: taking a fresh bound method
+    # Why hardware sources store self.isr = self._edge (etc.) in __init__, and a port takes
+    # src.isr once, at install: taking a fresh bound method
     # inside an ISR allocates (calling src.trigger() directly does not: see the rig above).
     _need_lock()
     src = SoftSource("s", None)

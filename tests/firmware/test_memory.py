@@ -6,7 +6,7 @@ import gc
 import sys
 from fwtest import skip, ON_MICROPYTHON
 
-CORE = ("irqkit", "irqkit.compat", "irqkit.ring", "irqkit.source", "irqkit.critical",
+CORE = ("irqkit", "irqkit.clock", "irqkit.compat", "irqkit.ring", "irqkit.source", "irqkit.critical",
         "irqkit.dispatch", "irqkit.sched")
 GOAL_BYTES = 8 * 1024          # on a 32-bit board
 VM64_BOUND_BYTES = 20 * 1024   # regression guard on the 64-bit VM

@@ -44,8 +44,8 @@
 import sys
 
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap, sleep_us
-from irqkit.ring import POLICY_COUNT, POLICY_COALESCE, R_OVERFLOW, R_MERGED
-from irqkit.source import PolledSource, ST_TRIGGERS
+from irqkit.ring import POLICY_COUNT, POLICY_COALESCE, R_OVERFLOW, R_MERGED, ST_TRIGGERS
+from irqkit.source import PolledSource
 
 try:
     import board
@@ -129,7 +129,7 @@ class KeysSource(PolledSource):
         PolledSource.__init__(self, name, task, self._no_check, poll_us or 1000, prio,
                               capacity, policy)
         self.pins = pins
-        self.trigger = trigger
+        self.edge = trigger       # not .trigger: that is Source.trigger(), a software pend
         self.interval_ms = interval_ms
         self.scan_interval_us = interval_ms * 1000
         self.value_when_pressed = value_when_pressed
@@ -212,7 +212,7 @@ class CounterSource(PolledSource):
         PolledSource.__init__(self, name, task, self._no_check, interval_us, prio,
                               capacity, policy)
         self.pin = pin
-        self.trigger = trigger
+        self.edge = trigger       # not .trigger: that is Source.trigger(), a software pend
         self.pull = pull
         self.counter = None  # type: countio.Counter | None
         self.last = 0
@@ -225,7 +225,7 @@ class CounterSource(PolledSource):
         _need(countio, "countio")
         edges = {"rising": countio.Edge.RISE, "falling": countio.Edge.FALL,
                  "both": countio.Edge.RISE_AND_FALL}
-        self.counter = countio.Counter(resolve_pin(self.pin), edge=edges[self.trigger],
+        self.counter = countio.Counter(resolve_pin(self.pin), edge=edges[self.edge],
                                        pull=self.pull)
         self.last = self.counter.count
 
