@@ -40,3 +40,4 @@ def run_irqkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
 @pytest.fixture
 def irqkit() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_irqkit
+

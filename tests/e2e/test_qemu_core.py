@@ -26,6 +26,8 @@ import pytest
 
 from irqkit_host import qemu
 
+from devrepl import raw_repl
+
 _REASON = qemu.qemu_unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"QEMU micro:bit unavailable: {_REASON}")
 
@@ -46,17 +48,8 @@ def deployed() -> Iterator[tuple[qemu.MicrobitQemu, Any]]:
 
 @pytest.fixture
 def dev(deployed: tuple[qemu.MicrobitQemu, Any]) -> Iterator[Any]:
-    from mpremote.transport_serial import SerialTransport
-
-    tr = SerialTransport(deployed[0].port, baudrate=115200)
-    try:
-        tr.enter_raw_repl()
+    with raw_repl(deployed[0].port) as tr:
         yield tr
-    finally:
-        try:
-            tr.exit_raw_repl()
-        finally:
-            tr.close()
 
 
 def run(tr: Any, modules: tuple[str, ...], *chunks: str) -> list[str]:

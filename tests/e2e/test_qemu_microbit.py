@@ -12,6 +12,8 @@ import pytest
 
 from irqkit_host import qemu
 
+from devrepl import raw_repl
+
 _REASON = qemu.qemu_unavailable_reason()
 needs_qemu = pytest.mark.skipif(_REASON is not None, reason=f"QEMU micro:bit unavailable: {_REASON}")
 
@@ -27,17 +29,8 @@ def microbit() -> Iterator[qemu.MicrobitQemu]:
 
 @pytest.fixture
 def transport(microbit: qemu.MicrobitQemu) -> Iterator[object]:
-    from mpremote.transport_serial import SerialTransport
-
-    tr = SerialTransport(microbit.port, baudrate=115200)
-    try:
-        tr.enter_raw_repl()
+    with raw_repl(microbit.port) as tr:
         yield tr
-    finally:
-        try:
-            tr.exit_raw_repl()
-        finally:
-            tr.close()
 
 
 def test_exec_through_raw_repl(transport, microbit: qemu.MicrobitQemu) -> None:
