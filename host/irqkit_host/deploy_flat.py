@@ -133,7 +133,8 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
             result.bytes_written += len(data)
             log(f"copied {name} ({len(data)} bytes)")
         if check_import:
-            _import_all(transport, dev, files, result)
+            app_only = set(board["firmware"].get("app", {}).get("files", []))
+            _import_all(transport, dev, [f for f in files if f.local.name not in app_only], result)
             if result.import_error:
                 log(f"warning: only {', '.join(result.imported) or 'nothing'} fit(s) in the device's heap; "
                     f"{result.import_error}")

@@ -52,14 +52,24 @@ def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
         for rel in listed:
             if not (root / rel).is_file():
                 raise ValueError(f"board {board['name']!r}: firmware file {rel!r} is not in {root}")
-        rels = list(listed)
+        rels = list(listed) + list(board["firmware"].get("app", {}).get("files", []))
     else:
         rels = list(CORE_FILES) + [port_spec(board)[0]]
     return [FirmwareFile(root / rel, "irqkit/" + rel) for rel in rels]
 
 
-def app_start_code(board: dict[str, Any]) -> str:
-    """MicroPython source that runs the latency responder on this board (raw REPL)."""
+def app_start_code(board: dict[str, Any]) -> list[str]:
+    """Raw-REPL commands that start the latency responder on this board: all but the last
+    run to completion, the last starts the app (and does not return)."""
+    kbd_off = "try:\n import micropython\n micropython.kbd_intr(-1)\nexcept (ImportError, AttributeError):\n pass\n"
+    app = board["firmware"].get("app")
+    if app is not None:
+        # A small board's own responder: each module imported by a command of its own,
+        # in order, with a collection after it, so that each compiles in the largest
+        # free block the previous ones left (the micro:bit cannot compile them from one
+        # command: the command's own code takes the room).
+        steps = [f"import gc\nimport {m}\ngc.collect()" for m in app["imports"]]
+        return steps + [kbd_off + f"from {app['main']} import main\nmain(board={board['name']!r})\n"]
     _, module, cls = port_spec(board)
     args = board["firmware"].get("port_args", {})
     gpio = board.get("gpio") or {}
@@ -68,9 +78,9 @@ def app_start_code(board: dict[str, Any]) -> str:
     resp = gpio.get("response_pin") if has_gpio else None
     # Ctrl-C handling off first: the host sends HELLO while the app imports, and a 0x03
     # inside that frame must not interrupt the import on a board.
-    return (
-        f"try:\n import micropython\n micropython.kbd_intr(-1)\nexcept (ImportError, AttributeError):\n pass\n"
+    return [
+        kbd_off +
         f"from irqkit.app import main\n"
         f"from {module} import {cls}\n"
         f"main({cls}(**{args!r}), board={board['name']!r}, gpio_pin={pin!r}, response_pin={resp!r})\n"
-    )
+    ]

@@ -457,7 +457,8 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
             log(f"simulator: {port} ({sim.runtime}); deploying firmware...")
             deploy(port, bd)
         from .session import DeviceSession
-        session = stack.enter_context(DeviceSession(port, app_start_code(bd)))
+        session = stack.enter_context(DeviceSession(
+            port, app_start_code(bd), soft_reset=bd["firmware"].get("layout") == "flat"))
         link = session.link
         assert link is not None
         info = session.hello_info

@@ -40,11 +40,11 @@ def open_transport(port: str, baudrate: int = 115200) -> SerialTransport:
         raise open_error(port, exc) from None
 
 
-def enter_raw_repl(transport: SerialTransport, port: str) -> None:
+def enter_raw_repl(transport: SerialTransport, port: str, soft_reset: bool = False) -> None:
     try:
         # mpremote prints what it read when the handshake fails; we say it in one line
         with contextlib.redirect_stdout(io.StringIO()):
-            transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+            transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=5)
     except TransportError:
         raise LinkError(f"no MicroPython REPL answered on {port} (is MicroPython running there?)") from None
     except OSError as exc:
@@ -54,17 +54,24 @@ def enter_raw_repl(transport: SerialTransport, port: str) -> None:
 class DeviceSession:
     """The app running on a device, reachable through ``.link``."""
 
-    def __init__(self, port: str, start_code: str, baudrate: int = 115200,
-                 timeout: float = 2.0) -> None:
+    def __init__(self, port: str, start_code: str | list[str], baudrate: int = 115200,
+                 timeout: float = 2.0, soft_reset: bool = False) -> None:
+        """soft_reset: start from a fresh heap (boards whose heap only just holds the app)."""
         self.port = port
         self.transport = open_transport(port, baudrate)
         self.link: Link | None = None
         self.hello_info: dict[str, Any] = {}
         self.ticks_hz = 0
         try:
-            enter_raw_repl(self.transport, port)
+            enter_raw_repl(self.transport, port, soft_reset)
+            steps = [start_code] if isinstance(start_code, str) else list(start_code)
             try:
-                self.transport.exec_raw_no_follow(start_code)
+                for step in steps[:-1]:   # preparation (e.g. imports one by one)
+                    _out, err = self.transport.exec_raw(step, timeout=30)
+                    if err:
+                        last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
+                        raise LinkError(f"the app failed to start on {port}: {''.join(last)}")
+                self.transport.exec_raw_no_follow(steps[-1])
             except TransportError as exc:
                 raise LinkError(f"could not start the app on {port}: {exc}") from None
             self.link = Link(self.transport.serial, name=port, timeout=timeout)

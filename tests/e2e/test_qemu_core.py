@@ -73,7 +73,7 @@ def test_deploy_installs_the_core_and_copies_nothing_the_second_time(deployed) -
 
     mb, first = deployed
     names = ["irqkit.py"] + [f"irqkit.py/{m}.py" for m in ("clock", "source", "dispatch", "sched",
-                                                           "critical")]
+                                                           "critical", "mblink", "mbapp")]
     assert sorted(first.copied) == sorted(names) and first.skipped == []
     again = deploy(mb.port, load_board("microbit-v1"))
     assert again.copied == [] and sorted(again.skipped) == sorted(names)
