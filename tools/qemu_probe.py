@@ -14,7 +14,6 @@ Needs: apt-get install qemu-system-arm firmware-microbit-micropython
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any

@@ -1,6 +1,6 @@
 # The latency responder, driven through the in-process port: frames in, frames out.
 from irqkit import proto as P
-from irqkit.frame import encode, decode_frames, FrameDecoder
+from irqkit.frame import encode, decode_frames
 from irqkit.app import App
 from irqkit.ports.inproc import InprocPort
 

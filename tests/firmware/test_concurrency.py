@@ -3,7 +3,7 @@
 # in parallel (no GIL), so this exercises the ring's lock-free write order for real.
 # Accounting must be exact: produced == delivered + overflow.
 from irqkit.sched import Scheduler
-from irqkit.report import stats, source_stats, ring_counters
+from irqkit.report import source_stats
 from irqkit.source import SoftSource
 from irqkit.ring import pending
 from irqkit.ports.inproc import InprocPort

@@ -6,7 +6,7 @@ from irqkit.ring import Ring, POLICY_COUNT, POLICY_COALESCE
 from irqkit.source import SoftSource, Event
 from irqkit.hwsource import GpioSource, TimerSource, UartSource
 from irqkit.sched import Scheduler
-from irqkit.report import stats, source_stats, ring_counters
+from irqkit.report import stats, ring_counters
 from irqkit.ports.inproc import InprocPort
 from fwtest import skip
 

@@ -22,7 +22,6 @@ import ast
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
