@@ -72,12 +72,7 @@ class FrameDecoder:
         self._n = 0
         self._left = 0
         self._zero = False
-        self.frames_ok = 0
-        self.bad_crc = 0
-        self.too_long = 0
-        self.too_short = 0
-        self.cobs_err = 0
-        self.bytes_in = 0
+        self.reset_counters()
 
     def reset(self):
         """Forget any partial frame (counters are kept)."""

@@ -186,9 +186,8 @@ port.soft_irq(s.isr, priority=1)
     assert ev(dev, "hits[0]") == 10 + ev(dev, "s.st[0]")
 
 
-def test_masked_events_run_after_unmask_in_priority_order_nmi_runs_while_masked(board, dev):
-    dev.exec("""
-order = array('i', [0] * 16)
+# Device side: three software-interrupt lines whose handlers record their priority.
+RECORDER = """order = array('i', [0] * 16)
 k = [0]
 def rec(v):
     def h(arg):
@@ -198,8 +197,11 @@ def rec(v):
 port.soft_irq(rec(1), priority=1, line="LOW")
 port.soft_irq(rec(5), priority=5, line="HIGH")
 port.soft_irq(rec(3), priority=3, line="MID")
-port.nmi_irq(rec(99))
-""")
+"""
+
+
+def test_masked_events_run_after_unmask_in_priority_order_nmi_runs_while_masked(board, dev):
+    dev.exec(RECORDER + "port.nmi_irq(rec(99))\n")
     # The board masks interrupts, says so, and waits (masked) for one byte on the link;
     # meanwhile the bench raises three lines and the NMI.
     dev.exec_raw_no_follow("""
@@ -227,18 +229,7 @@ print('during', during, 'after', list(order[:k[0]]))
 
 
 def test_basepri_holds_lower_priorities(board, dev):
-    dev.exec("""
-order = array('i', [0] * 16)
-k = [0]
-def rec(v):
-    def h(arg):
-        order[k[0]] = v
-        k[0] += 1
-    return h
-port.soft_irq(rec(1), priority=1, line="LOW")
-port.soft_irq(rec(5), priority=5, line="HIGH")
-port.soft_irq(rec(3), priority=3, line="MID")
-port.set_basepri(4)
+    dev.exec(RECORDER + """port.set_basepri(4)
 port.pend("LOW"); port.pend("MID"); port.pend("HIGH")
 during = list(order[:k[0]])
 port.set_basepri(None)
