@@ -46,15 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="copy the firmware to a device with mpremote")
     p.add_argument("--port", required=True, help="serial port or pyserial URL")
-    p.add_argument("--board", default=None, help="board definition name (see `irqkit boards`)")
+    p.add_argument("--board", default=None, help="board definition name (see `irqkit boards`; default: sim)")
     p.add_argument("--mpy", action="store_true", help="precompile with mpy-cross for the device")
     p.set_defaults(module="deploy")
 
     p = sub.add_parser("measure", help="measure interrupt latency (starts a simulator when no --port)")
     p.add_argument("--port", default=None, help="serial port or pyserial URL (default: start a simulator)")
-    p.add_argument("--board", default=None, help="board definition name (see `irqkit boards`)")
+    p.add_argument("--board", default=None,
+                   help="board definition name (see `irqkit boards`; default: sim) - says which port module to start")
     p.add_argument("--source", choices=SOURCES + ("all",), default="all", help="which interrupt source")
-    p.add_argument("-n", "--count", type=_positive_int, default=None, help="trials per source")
+    p.add_argument("-n", "--count", type=_positive_int, default=None, help="trials per source (default 1000)")
     p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
     p.add_argument("--csv", metavar="FILE", default=None, help="write raw samples as CSV")
     p.add_argument("--plot", metavar="FILE.png", default=None, help="write a histogram + CDF PNG")
