@@ -169,13 +169,19 @@ class SimBoard:
         """chmod 0600 the bench socket once the VM made it (the run dir is 0700 too)."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
-            if self.bench_path.exists():
-                try:
-                    os.chmod(self.bench_path, 0o600)
-                except OSError:
-                    pass
+            if self._bench_up():
                 return
             time.sleep(0.01)
+
+    def _bench_up(self) -> bool:
+        """True once the VM made the bench socket; makes it 0600 (owner only)."""
+        if not self.bench_path.exists():
+            return False
+        try:
+            os.chmod(self.bench_path, 0o600)
+        except OSError:
+            pass
+        return True
 
     def _pump_stderr(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr
@@ -191,11 +197,7 @@ class SimBoard:
         """Wait until the bench socket exists (the VM has booted its hardware)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.bench_path.exists():
-                try:
-                    os.chmod(self.bench_path, 0o600)
-                except OSError:
-                    pass
+            if self._bench_up():
                 return
             proc = self.proc
             if proc is not None and proc.poll() is not None and proc.returncode not in (
