@@ -22,8 +22,12 @@ How it is wired (QEMU 7.2, checked 2026-11):
   keeps them in a 64-byte ring that silently drops bytes when the REPL falls behind (measured:
   about 1 in 20 raw-REPL commands of a few hundred bytes arrived corrupted with QEMU's own
   ``-serial pty``).  The bridge paces host->guest bytes at a real UART's rate (115200 baud by
-  default), which is what a physical micro:bit's USB-serial chip does; with it no command was
-  corrupted in 160 runs.  Guest->host is not paced.  Guest output is buffered in the pty
+  default), which is what a physical micro:bit's USB-serial chip does.  Pacing in host time
+  is not enough on a loaded host (2 of 16 runs of the QEMU tests lost a byte, 2026-12): when
+  QEMU's vCPU stalls, the paced bytes pile up in its stdin pipe and the guest then takes them
+  at ISR speed.  So the bridge also writes the next 16-byte piece only once QEMU has read the
+  last one (``FIONREAD`` on the pipe is 0): at most 16 + the UART model's 6-byte FIFO reach
+  the guest in one go, well inside its 64-byte ring.  Guest->host is not paced.  Guest output is buffered in the pty
   while nobody has it open (like a USB CDC port would not be: clients should flush input
   first, as mpremote does).
 - The flash filesystem lives in emulated RAM: every boot starts with an empty filesystem.
@@ -33,8 +37,10 @@ How it is wired (QEMU 7.2, checked 2026-11):
 from __future__ import annotations
 
 import argparse
+import array
 import atexit
 import errno
+import fcntl
 import io
 import os
 import select
@@ -42,6 +48,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 import tokenize
@@ -185,9 +192,25 @@ class PtyBridge:
                         else:
                             next_at = now
                         next_at += len(piece) * byte_time
+                        # Pacing alone is not enough: when the host is loaded, QEMU's vCPU
+                        # can stall while this thread keeps writing, and on resume the
+                        # guest takes the backlog at ISR speed, past its 64-byte ring.
+                        # So hold the next piece until QEMU has taken the last one: then
+                        # at most this piece plus the UART model's 6-byte FIFO ever reach
+                        # the guest in one go.
+                        if not self._wait_taken(byte_time):
+                            return
                     _write_all(self._to_guest, piece)
         except OSError:  # QEMU went away (EPIPE) or we are closing (EBADF)
             return
+
+    def _wait_taken(self, byte_time: float) -> bool:
+        """Wait until QEMU has read everything written to its stdin pipe (False: closing)."""
+        while _unread(self._to_guest) > 0:
+            if self._closed:
+                return False
+            time.sleep(byte_time)
+        return not self._closed
 
     def _guest_to_host(self) -> None:
         try:
@@ -224,6 +247,13 @@ class PtyBridge:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to a pipe that its reader has not taken yet (FIONREAD)."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    return buf[0]
 
 
 def _write_all(fd: int, data: bytes) -> None:
