@@ -1,4 +1,4 @@
-"""Board definitions (``boards/*.json``) and the ``irqkit boards`` command.
+"""Board definitions (``boards/*.json``): finding, loading and validating them.
 
 Each board is one JSON file whose stem is the board's ``name``; ``boards/schema.json``
 (JSON Schema draft 2020-12) defines the fields and ``boards/README.md`` explains them.
@@ -8,7 +8,6 @@ backend; a CircuitPython board cannot claim hard IRQs).
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -19,6 +18,8 @@ from typing import Any, Iterable, Mapping
 
 import jsonschema
 
+from .errors import BoardError
+
 __all__ = [
     "BoardError",
     "ENV_VAR",
@@ -28,7 +29,6 @@ __all__ = [
     "load_board",
     "validate",
     "format_table",
-    "run",
 ]
 
 ENV_VAR = "IRQKIT_BOARDS"
@@ -46,10 +46,6 @@ _ARCHS_FOR_CORE: dict[str, frozenset[str | None]] = {
 }
 # The simulator runs on whatever the host is.
 _ANY_ARCH = "host"
-
-
-class BoardError(ValueError):
-    """A board definition is missing, unknown or invalid (message is one line)."""
 
 
 def boards_dir() -> Path:
@@ -217,18 +213,3 @@ def format_table(boards: Iterable[Mapping[str, Any]]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``irqkit boards [--json]``."""
-    from irqkit_host.cli import CliError
-
-    try:
-        boards = list_boards()
-    except BoardError as exc:
-        raise CliError(str(exc)) from None
-    if getattr(args, "json", False):
-        print(json.dumps(boards, indent=2))
-    else:
-        print(format_table(boards))
-    return 0

@@ -11,6 +11,8 @@ from typing import Any
 
 import irqkit
 
+from ..errors import DeployError
+
 # Every board gets these (paths relative to the irqkit package).
 CORE_FILES = (
     "__init__.py", "clock.py", "compat.py", "compat_host.py", "ring.py", "source.py", "critical.py", "dispatch.py", "sched.py",
@@ -39,7 +41,7 @@ def firmware_dir() -> Path:
 def port_spec(board: dict[str, Any]) -> tuple[str, str, str]:
     name = board["firmware"]["port"]
     if name not in PORTS:
-        raise ValueError(f"board {board['name']!r}: firmware port {name!r} is not built yet")
+        raise DeployError(f"board {board['name']!r}: firmware port {name!r} is not built yet")
     return PORTS[name]
 
 
@@ -51,7 +53,7 @@ def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
     if listed:
         for rel in listed:
             if not (root / rel).is_file():
-                raise ValueError(f"board {board['name']!r}: firmware file {rel!r} is not in {root}")
+                raise DeployError(f"board {board['name']!r}: firmware file {rel!r} is not in {root}")
         rels = list(listed) + list(board["firmware"].get("app", {}).get("files", []))
     else:
         rels = list(CORE_FILES) + [port_spec(board)[0]]

@@ -4,10 +4,10 @@ The BBC micro:bit's MicroPython 1.9.2 is the case this is for: a flat ~14 KB fil
 no ``os.rename``/``os.stat``/``os.mkdir``/``hashlib``, no ``.mpy`` import, and a ~9 KB heap
 that compiles every module from source.  So each file is
 
-- stripped of comments and docstrings (:func:`irqkit_host.qemu.strip_source`: less flash,
+- stripped of comments and docstrings (:func:`irqkit_host.deploy.minify.strip_source`: less flash,
   and the 1.9.2 parser keeps docstrings on the heap),
 - named so that ``from irqkit.ring import Ring`` still works there
-  (:func:`irqkit_host.qemu.microbit_fs_name`: ``irqkit/ring.py`` -> ``irqkit.py/ring.py``),
+  (:func:`irqkit_host.deploy.minify.microbit_fs_name`: ``irqkit/ring.py`` -> ``irqkit.py/ring.py``),
 - compared with the device's copy by reading it back (no hash on the device); only
   changed files are written,
 - written with mpremote's ``fs_writefile``, read back and compared; a mismatch is
@@ -31,12 +31,11 @@ from typing import Any, Callable
 
 from mpremote.transport import TransportError
 
-from .cli import CliError
-from .deploy import DeployResult, Device
+from ..errors import DeployError, LinkError
+from ..link.repl import enter_raw_repl, open_transport
+from .device import DeployResult, Device
 from .firmware import FirmwareFile, files_for
-from .link import LinkError
-from .qemu import microbit_fs_name, strip_source
-from .session import enter_raw_repl, open_transport
+from .minify import microbit_fs_name, strip_source
 
 #: Writes per file before giving up when the read-back differs.
 ATTEMPTS = 3
@@ -108,7 +107,7 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
                 log: Callable[[str], None] = lambda s: None, check_import: bool = True) -> FlatDeployResult:
     """Install the board's firmware files on a flat filesystem; see the module docstring."""
     if mpy:
-        raise CliError(f"board {board['name']!r} cannot import .mpy files: deploy without --mpy")
+        raise DeployError(f"board {board['name']!r} cannot import .mpy files: deploy without --mpy")
     files = files_for(board)
     transport = open_transport(port)
     result = FlatDeployResult()

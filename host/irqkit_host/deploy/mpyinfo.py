@@ -15,8 +15,13 @@ the sub-version too, and an architecture the device can run.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
+
+from ..errors import DeployError
 
 __all__ = [
     "ARCH_NAMES",
@@ -25,6 +30,7 @@ __all__ = [
     "arch_code",
     "arch_name",
     "can_import",
+    "compile_mpy",
     "decode",
     "mpy_arch_for",
     "mpy_cross_bytecode_arg",
@@ -178,3 +184,15 @@ def parse_probe_output(text: str) -> int | None:
         return _check_int(int(line), "probe output")
     except ValueError:
         raise ValueError(f"unexpected output from the .mpy probe: {text.strip()[:80]!r}") from None
+
+
+def compile_mpy(src: Path, mpy_version: int, out_dir: Path) -> bytes:
+    """Compile ``src`` with mpy-cross for a device that reports ``sys.implementation._mpy``."""
+    major, minor, _arch = mpy_version_for_device(mpy_version)
+    out = out_dir / (src.stem + ".mpy")
+    cmd = [sys.executable, "-m", "mpy_cross", "-b", mpy_cross_bytecode_arg(major, minor),
+           "-o", str(out), "-s", src.name, str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeployError(f"mpy-cross failed on {src.name}: {proc.stderr.strip().splitlines()[-1:]}")
+    return out.read_bytes()

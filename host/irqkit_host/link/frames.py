@@ -30,6 +30,8 @@ import serial
 from irqkit import proto
 from irqkit.frame import MAX_PAYLOAD, FrameDecoder, encode
 
+from ..errors import LinkError
+
 __all__ = [
     "DeviceError",
     "Frame",
@@ -43,10 +45,6 @@ __all__ = [
 # how late a timeout is noticed; it is kept constant because changing a pyserial timeout
 # reconfigures the port (flock + tcsetattr) every time.
 _POLL_S = 0.1
-
-
-class LinkError(Exception):
-    """A link failure, with a one-line message fit for the CLI."""
 
 
 class LinkTimeout(LinkError):

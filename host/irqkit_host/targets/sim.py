@@ -1,4 +1,4 @@
-"""Start and stop the simulator board; talk to its bench channel.
+"""Start and stop the simulator board (its bench channel's client is :mod:`.bench`).
 
     with start_sim() as board:          # MicroPython VM if available, else CPython
         print(board.port, board.bench)  # /dev/pts/N, unix:/tmp/irqkit-sim-.../bench.sock
@@ -11,11 +11,9 @@ into raw mode (no echo, no line editing) before the VM starts.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,23 +21,22 @@ import threading
 import time
 import tty
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-EXIT_SOFT = 64       # keep in sync with firmware/simboard/console.py
-EXIT_SOFT_RAW = 65
+import irqkit
+from simboard.console import EXIT_SOFT, EXIT_SOFT_RAW  # the statuses the VM ends a soft reset with
+
+from ..errors import SimError
+from .process import ManagedProcess
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 RUNTIMES = ("micropython", "cpython")
-
-
-class SimError(Exception):
-    """A simulator problem the user can act on (one line)."""
 
 
 def _firmware_dir() -> Path:
     if (FIRMWARE_DIR / "simboard" / "console.py").exists():
         return FIRMWARE_DIR
-    import irqkit  # installed, not editable: the package directory's parent
-
+    # installed, not editable: the package directory's parent
     return Path(irqkit.__file__).resolve().parents[1]
 
 
@@ -80,23 +77,18 @@ def check_flash_dir(path: str) -> Path:
     return p
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the launcher dies, even by SIGKILL
-    (the VM runs in its own session, so nothing else would stop it)."""
-    try:
-        import ctypes
+class SimBoard(ManagedProcess):
+    """A running simulator board. Use start_sim() to make one.
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    The VM is a :class:`ManagedProcess` child (SIGTERM when the launcher dies); a soft
+    reset ends it and :meth:`_watch` starts the next one on the same pty.
+    """
 
-
-class SimBoard:
-    """A running simulator board. Use start_sim() to make one."""
+    tail_lines = 20
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
                  log: Callable[[str], None] | None = None) -> None:
+        super().__init__()
         self.runtime = pick_runtime(runtime)
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.run_dir = Path(tempfile.mkdtemp(prefix="irqkit-sim-"))
@@ -115,7 +107,6 @@ class SimBoard:
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
-        self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.crashes = 0
         self.last_crash = ""
@@ -156,14 +147,9 @@ class SimBoard:
             os.unlink(self.bench_path)
         except FileNotFoundError:
             pass
-        self.proc = subprocess.Popen(
-            self._command(), stdin=self.master, stdout=self.master, stderr=subprocess.PIPE,
-            cwd=self.flash, env=env, start_new_session=True, close_fds=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(self.proc,),
-                                               daemon=True)
-        self._stderr_thread.start()
-        threading.Thread(target=self._protect_bench, args=(self.proc,), daemon=True).start()
+        proc = self._launch(self._command(), stdin=self.master, stdout=self.master,
+                            cwd=self.flash, env=env)
+        threading.Thread(target=self._protect_bench, args=(proc,), daemon=True).start()
 
     def _protect_bench(self, proc: subprocess.Popen[bytes]) -> None:
         """chmod 0600 the bench socket once the VM made it (the run dir is 0700 too)."""
@@ -183,15 +169,11 @@ class SimBoard:
             pass
         return True
 
-    def _pump_stderr(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stderr
-        tail: list[str] = []
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            tail = (tail + [line])[-20:]
-            self._log(f"sim vm: {line}")
-        proc.stderr.close()
-        self.last_crash = "\n".join(tail)
+    def on_stderr_line(self, line: str) -> None:
+        self._log(f"sim vm: {line}")
+
+    def on_stderr_end(self, tail: str) -> None:
+        self.last_crash = tail
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the bench socket exists (the VM has booted its hardware)."""
@@ -246,6 +228,20 @@ class SimBoard:
                 self._spawn(raw=False)
 
     @property
+    def serving(self) -> bool:
+        """True until stop(): a soft reset or a VM crash restarts the VM, the board stays."""
+        return not self._stopping
+
+    def banner(self) -> list[str]:
+        """What ``irqkit sim`` prints after ``port:``."""
+        note = " (heap_lock is a no-op: ISR allocations are not caught)" if self.runtime == "cpython" else ""
+        return [f"bench: {self.bench}", f"runtime: {self.runtime}{note}", f"flash: {self.flash}"]
+
+    def farewell(self) -> str:
+        """One line for stderr once stopped."""
+        return f"sim: stopped (soft resets: {self.restarts}, VM crashes: {self.crashes})"
+
+    @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -254,20 +250,7 @@ class SimBoard:
             if self._stopping:
                 return
             self._stopping = True
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=3)
+        self._terminate(timeout=3)
         for fd in (self.master, self.slave):
             try:
                 os.close(fd)
@@ -287,90 +270,3 @@ def start_sim(runtime: str | None = None, flash: str | None = None,
               log: Callable[[str], None] | None = None) -> SimBoard:
     """Start a simulator board (a context manager; .stop() also works)."""
     return SimBoard(runtime=runtime, flash=flash, log=log)
-
-
-class BenchClient:
-    """Line client for the bench channel: cmd("set P0 1") -> "ok P0=1"."""
-
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        if not url.startswith("unix:"):
-            raise SimError(f"unsupported bench URL {url!r} (expected unix:PATH)")
-        self.path = url[len("unix:"):]
-        self.timeout = timeout
-        self._sock: socket.socket | None = None
-        self._buf = b""
-
-    def _connect(self) -> socket.socket:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(self.timeout)
-            try:
-                s.connect(self.path)
-                return s
-            except OSError:
-                s.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # the board may be rebooting
-
-    def raw(self, line: str | bytes) -> str:
-        """Send one line (no checks), return the reply line."""
-        data = line.encode() if isinstance(line, str) else line
-        for attempt in (0, 1):
-            if self._sock is None:
-                self._sock = self._connect()
-                self._buf = b""
-            try:
-                self._sock.sendall(data + b"\n")
-                while b"\n" not in self._buf:
-                    chunk = self._sock.recv(65536)
-                    if not chunk:
-                        raise ConnectionResetError("bench closed")
-                    self._buf += chunk
-                reply, self._buf = self._buf.split(b"\n", 1)
-                return reply.decode()
-            except (ConnectionError, BrokenPipeError):
-                self.close()
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def cmd(self, line: str) -> str:
-        """Send a command; return the text after "ok "; raise SimError on "err"."""
-        reply = self.raw(line)
-        if reply.startswith("ok"):
-            return reply[3:]
-        raise SimError(reply[4:] if reply.startswith("err ") else reply)
-
-    def set(self, pin: str, value: int) -> None:
-        self.cmd(f"set {pin} {1 if value else 0}")
-
-    def get(self, pin: str) -> int:
-        return int(self.cmd(f"get {pin}"))
-
-    def pulse(self, pin: str, width_us: int = 100) -> None:
-        self.cmd(f"pulse {pin} {width_us}")
-
-    def soft(self, n: int, rate_hz: int, line: str = "SWI") -> None:
-        self.cmd(f"soft {n} {rate_hz} {line}")
-
-    def state(self) -> dict[str, Any]:
-        """Controller state: masked, basepri, pending, errors, last_error, per-line counts."""
-        st: dict[str, Any] = json.loads(self.cmd("state"))
-        return st
-
-    def pins(self) -> dict[str, Any]:
-        pins: dict[str, Any] = json.loads(self.cmd("pins"))
-        return pins
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def __enter__(self) -> "BenchClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
