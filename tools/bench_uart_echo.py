@@ -27,7 +27,7 @@ import serial
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "host"))
 
-from irqkit_host.simlaunch import micropython_path, pick_runtime, start_sim  # noqa: E402
+from irqkit_host.targets.sim import micropython_path, pick_runtime, start_sim  # noqa: E402
 
 BARE_ECHO = """
 import sys, select

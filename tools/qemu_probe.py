@@ -21,7 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "host"))
 
-from irqkit_host.qemu import microbit_fs_name, start_microbit, strip_source  # noqa: E402
+from irqkit_host.deploy.minify import microbit_fs_name, strip_source  # noqa: E402
+from irqkit_host.targets.qemu import start_microbit  # noqa: E402
 
 FEATURES: list[tuple[str, str]] = [
     ("mem_free at boot", "import gc; print(gc.mem_free())"),

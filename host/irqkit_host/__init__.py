@@ -1,3 +1,9 @@
-"""irqkit host side: CLI, serial link, measurement, reports, simulator launcher."""
+"""irqkit host side, in layers (each imports only the ones before it):
 
-__version__ = "0.1.0"
+errors → boards → link → targets, deploy → triggers → measure → cli.
+
+``__version__`` is the firmware's ``irqkit.VERSION``: one version for both ends.
+"""
+from irqkit import VERSION as __version__
+
+__all__ = ["__version__"]

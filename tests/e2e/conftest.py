@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from irqkit_host.simlaunch import SimBoard, micropython_path, start_sim
+from irqkit_host.targets.sim import SimBoard, micropython_path, start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 

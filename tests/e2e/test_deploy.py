@@ -11,9 +11,9 @@ import pytest
 
 from irqkit_host.boards import load_board
 from irqkit_host.deploy import deploy
-from irqkit_host.firmware import files_for, firmware_dir
+from irqkit_host.deploy.firmware import files_for, firmware_dir
 from irqkit_host.link import LinkError
-from irqkit_host.simlaunch import start_sim
+from irqkit_host.targets.sim import start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARD = load_board("sim")
@@ -39,8 +39,8 @@ def test_deploy_then_measure_then_redeploy_copies_nothing(irqkit) -> None:
 def test_the_app_runs_from_the_flash_copy() -> None:
     """What runs is what was deployed (the board's ROM never imports irqkit itself): a
     change to the flash copy changes the device's answer."""
-    from irqkit_host.firmware import app_start_code
-    from irqkit_host.session import DeviceSession
+    from irqkit_host.deploy.firmware import app_start_code
+    from irqkit_host.link.session import DeviceSession
     with start_sim() as sim:
         deploy(sim.port, BOARD)          # ends with a soft reset: nothing imported yet
         init = sim.flash / "irqkit" / "__init__.py"

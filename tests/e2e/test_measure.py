@@ -21,10 +21,10 @@ from irqkit import frame as F
 from irqkit import proto as P
 from irqkit_host.boards import load_board
 from irqkit_host.deploy import deploy
-from irqkit_host.firmware import app_start_code
+from irqkit_host.deploy.firmware import app_start_code
 from irqkit_host.measure import measure
-from irqkit_host.session import DeviceSession
-from irqkit_host.simlaunch import start_sim
+from irqkit_host.link.session import DeviceSession
+from irqkit_host.targets.sim import start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure_schema.json").read_text())

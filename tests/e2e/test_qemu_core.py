@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from irqkit_host import qemu
+from irqkit_host.targets import qemu
 
 from devrepl import raw_repl
 

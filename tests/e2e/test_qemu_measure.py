@@ -9,7 +9,7 @@ from typing import Any, Callable
 import jsonschema
 import pytest
 
-from irqkit_host import qemu
+from irqkit_host.targets import qemu
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure_schema.json").read_text())

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from irqkit_host import qemu
+from irqkit_host.deploy import minify
+from irqkit_host.targets import qemu
 
 from devrepl import raw_repl
 
@@ -135,7 +136,7 @@ def test_qemu_that_dies_is_reported(tmp_path: Path) -> None:
 
 # -- the irqkit core on the emulated Cortex-M0 ---------------------------------------------
 # MicroPython 1.9.2 cannot import packages, but after loading irqkit.py it finds irqkit.ring
-# at "irqkit.py/ring.py" (see qemu.microbit_fs_name).  Only what a bare Ring needs is uploaded
+# at "irqkit.py/ring.py" (see minify.microbit_fs_name).  Only what a bare Ring needs is uploaded
 # (clock, compat, source, ring), with comments and docstrings stripped, and imported
 # dependencies first (a nested import of a big module overflows that firmware's C stack).
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -151,8 +152,8 @@ def ring_on_device(microbit: qemu.MicrobitQemu) -> str:
         tr.enter_raw_repl()
         tr.exec("import os\nfor n in os.listdir(): os.remove(n)")
         for rel in ("irqkit/__init__.py", "irqkit/clock.py", "irqkit/compat.py", "irqkit/source.py", "irqkit/ring.py"):
-            data = qemu.strip_source((FIRMWARE / rel).read_text()).encode()
-            name = qemu.microbit_fs_name(rel)
+            data = minify.strip_source((FIRMWARE / rel).read_text()).encode()
+            name = minify.microbit_fs_name(rel)
             tr.fs_writefile(name, data)
             assert tr.fs_readfile(name) == data
         tr.exit_raw_repl()
@@ -224,11 +225,12 @@ def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, t
 
 @needs_qemu
 def test_run_serves_a_port_until_terminated() -> None:
-    """qemu.run() (what `irqkit sim --board microbit-v1` calls): prints `port: ...`, serves it,
+    """`irqkit sim --board microbit-v1` (cli.sim.run, target qemu-microbit): prints `port: ...`, serves it,
     and SIGTERM stops QEMU as well."""
     import signal
 
-    code = "import argparse, sys\nfrom irqkit_host import qemu\nsys.exit(qemu.run(argparse.Namespace()))"
+    code = ("import argparse, sys\nfrom irqkit_host.cli import sim\n"
+            "sys.exit(sim.run(argparse.Namespace(board='microbit-v1', runtime=None, flash=None)))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIRMWARE.parent / "host"), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -265,12 +267,12 @@ def test_strip_source_keeps_the_code() -> None:
                     node.body = body[1:] or [ast.Pass()]
         return ast.dump(tree)
 
-    sources = sorted(FIRMWARE.rglob("*.py")) + [Path(qemu.__file__)]
+    sources = sorted(FIRMWARE.rglob("*.py")) + [Path(qemu.__file__), Path(minify.__file__)]
     assert len(sources) > 5
     for path in sources:
         src = path.read_text()
-        stripped = qemu.strip_source(src)
+        stripped = minify.strip_source(src)
         assert code_only(ast.parse(src)) == code_only(ast.parse(stripped)), path
         assert "#" not in "".join(line for line in stripped.splitlines() if line.lstrip().startswith("#"))
     sample = 'def f(x):\n    """Doc."""\n    # note\n\n    return x  # tail\n\n\nclass C:\n    """Only a doc."""\n'
-    assert qemu.strip_source(sample) == "def f(x):\n return x\nclass C:\n pass\n"
+    assert minify.strip_source(sample) == "def f(x):\n return x\nclass C:\n pass\n"

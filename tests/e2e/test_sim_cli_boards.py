@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from irqkit_host.qemu import qemu_unavailable_reason
-from irqkit_host.session import enter_raw_repl, open_transport
+from irqkit_host.targets.qemu import qemu_unavailable_reason
+from irqkit_host.link.repl import enter_raw_repl, open_transport
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import serial
 
-from irqkit_host.simlaunch import BenchClient, SimError, start_sim
+from irqkit_host.errors import SimError
+from irqkit_host.targets.bench import BenchClient
+from irqkit_host.targets.sim import start_sim
 
 
 

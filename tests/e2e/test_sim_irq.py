@@ -9,7 +9,7 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from irqkit_host.simlaunch import BenchClient
+from irqkit_host.targets.bench import BenchClient
 
 
 SETUP = """

@@ -18,7 +18,7 @@ pytest.importorskip("adafruit_blinka", reason="adafruit-blinka is not installed 
 import board  # noqa: E402
 from adafruit_blinka.microcontroller.generic_agnostic_board.pin import Pin as AgnosticPin  # noqa: E402
 
-from irqkit_host.blinka_trigger import BlinkaTrigger  # noqa: E402
+from irqkit_host.triggers.blinka import BlinkaTrigger  # noqa: E402
 from irqkit_host.triggers import TriggerError, make_trigger  # noqa: E402
 
 TRIG = board.Dx_OUTPUT.id

@@ -250,9 +250,9 @@ def test_cli_boards_reports_a_broken_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 def _qemu_skip_reason() -> str | None:
     try:
-        from irqkit_host.qemu import qemu_available
+        from irqkit_host.targets.qemu import qemu_available
     except ImportError as exc:  # the launcher module is another part of the project
-        return f"irqkit_host.qemu not importable: {exc}"
+        return f"irqkit_host.targets.qemu not importable: {exc}"
     return qemu_available()
 
 
@@ -278,8 +278,8 @@ def test_microbit_definition_matches_the_real_firmware() -> None:
     """Boot Debian's micro:bit MicroPython in QEMU and check what microbit-v1.json claims."""
     import serial
 
-    from irqkit_host import mpyinfo
-    from irqkit_host.qemu import start_microbit
+    from irqkit_host.deploy import mpyinfo
+    from irqkit_host.targets.qemu import start_microbit
 
     board = boards.load_board("microbit-v1")
     with start_microbit(timeout=60) as mb:

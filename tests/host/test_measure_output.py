@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from irqkit_host import measure as M
-from irqkit_host.stats import percentile, summarize
+from irqkit_host.measure.stats import percentile, summarize
 
 SCHEMA = json.loads((Path(M.__file__).parent / "measure_schema.json").read_text())
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from irqkit_host import boards, mpyinfo
-from irqkit_host.mpyinfo import (
+from irqkit_host import boards
+from irqkit_host.deploy import mpyinfo
+from irqkit_host.deploy.mpyinfo import (
     ARCH_NAMES,
     can_import,
     mpy_arch_for,

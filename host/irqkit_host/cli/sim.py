@@ -1,4 +1,5 @@
-"""`irqkit sim`: run a virtual board on a pty until SIGINT/SIGTERM."""
+"""``irqkit sim [--board NAME]``: start the board's target, print its port, serve until
+SIGINT/SIGTERM (or until the target stops on its own: exit 1)."""
 from __future__ import annotations
 
 import argparse
@@ -6,41 +7,47 @@ import signal
 import sys
 import threading
 
-from .cli import CliError
-from .simlaunch import SimError, start_sim
+from ..boards import list_boards, load_board
+from ..errors import TargetError, UsageError
+from ..targets import can_start, start_target
+
+HELP = "run a virtual board on a pty (MicroPython VM by default)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=("micropython", "cpython"), default=None,
+                   help="VM to run the firmware on (default: micropython if available)")
+    p.add_argument("--flash", metavar="DIR", default=None,
+                   help="the board's filesystem / working directory (default: a temporary directory)")
+    p.add_argument("--board", default="sim", help="board to emulate (default: sim)")
 
 
 def run(args: argparse.Namespace) -> int:
-    board_name = getattr(args, "board", None) or "sim"
-    if board_name == "microbit-v1":
-        # a real Cortex-M0 MicroPython (1.9.2) under QEMU, its UART on a pty
-        from . import qemu
-        return qemu.run(args)
-    if board_name != "sim":
-        raise CliError(f"irqkit sim runs boards 'sim' and 'microbit-v1' (QEMU), not {board_name!r}")
+    board = load_board(getattr(args, "board", None) or "sim")
+    if not can_start(board):
+        startable = [b["name"] for b in list_boards() if can_start(b)]
+        raise UsageError(f"irqkit sim runs boards {', '.join(repr(n) for n in startable)}, "
+                         f"not {board['name']!r}")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    in_main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
     try:
+        target = start_target(board, runtime=getattr(args, "runtime", None), flash=getattr(args, "flash", None))
         try:
-            board = start_sim(runtime=args.runtime, flash=args.flash)
-        except SimError as exc:
-            raise CliError(str(exc)) from None
-        try:
-            print(f"port: {board.port}", flush=True)
-            print(f"bench: {board.bench}", flush=True)
-            note = " (heap_lock is a no-op: ISR allocations are not caught)" if board.runtime == "cpython" else ""
-            print(f"runtime: {board.runtime}{note}", flush=True)
-            print(f"flash: {board.flash}", flush=True)
+            print(f"port: {target.port}", flush=True)
+            for line in target.banner():
+                print(line, flush=True)
             while not stop.wait(0.5):
-                pass
+                if not target.serving:
+                    raise TargetError(target.exit_reason())
         finally:
-            board.stop()
-            print(f"sim: stopped (soft resets: {board.restarts}, VM crashes: {board.crashes})",
-                  file=sys.stderr, flush=True)
+            target.stop()
+            if target.farewell():
+                print(target.farewell(), file=sys.stderr, flush=True)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -23,8 +23,10 @@ from .sim import start_sim
 class RunningTarget(Protocol):
     """What every started target offers (a context manager that stops it)."""
 
+    title: str           # "simulator", "QEMU micro:bit"
     port: str
-    bench: str | None
+    bench: str | None    # the bench channel's URL, None when the target has none
+    runtime: str
 
     @property
     def serving(self) -> bool:
@@ -35,6 +37,9 @@ class RunningTarget(Protocol):
 
     def farewell(self) -> str:
         """A line for stderr after stop() ("" for none)."""
+
+    def exit_reason(self) -> str:
+        """Why it stopped serving on its own (one line)."""
 
     def stop(self) -> None: ...
 

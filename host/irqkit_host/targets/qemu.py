@@ -142,6 +142,8 @@ class MicrobitQemu(ManagedProcess):
     tail_lines = 40
     #: No bench channel on this target (``irqkit sim`` and measure look for one).
     bench: str | None = None
+    title = "QEMU micro:bit"
+    runtime = "micropython"
 
     def __init__(self, command: list[str], firmware: str, baud: int | None = DEFAULT_BAUD) -> None:
         super().__init__()

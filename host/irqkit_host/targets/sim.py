@@ -85,6 +85,7 @@ class SimBoard(ManagedProcess):
     """
 
     tail_lines = 20
+    title = "simulator"
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
                  log: Callable[[str], None] | None = None) -> None:
@@ -236,6 +237,9 @@ class SimBoard(ManagedProcess):
         """What ``irqkit sim`` prints after ``port:``."""
         note = " (heap_lock is a no-op: ISR allocations are not caught)" if self.runtime == "cpython" else ""
         return [f"bench: {self.bench}", f"runtime: {self.runtime}{note}", f"flash: {self.flash}"]
+
+    def exit_reason(self) -> str:
+        return f"the simulator stopped; last VM output: {self.last_crash!r}"
 
     def farewell(self) -> str:
         """One line for stderr once stopped."""

@@ -20,10 +20,11 @@ import importlib
 import time
 from typing import Any
 
-from .triggers import TriggerError
+from ..errors import TriggerError
 
 
 def _import_blinka() -> tuple[Any, Any]:
+    # Blinka is an optional dependency, so it is imported here, when a blinka trigger is made.
     try:  # Blinka's modules are untyped and platform-dependent: take them as Any
         board = importlib.import_module("board")
         digitalio = importlib.import_module("digitalio")
@@ -144,3 +145,7 @@ class BlinkaTrigger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_blinka(arg: str, *, ser: Any = None, bench_url: str | None = None, pin: Any = None) -> BlinkaTrigger:
+    return BlinkaTrigger(arg or str(pin))

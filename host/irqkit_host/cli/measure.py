@@ -1,0 +1,69 @@
+"""``irqkit measure``: measure, print the table, write the files asked for."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import MeasureError, UsageError
+from ..measure import DEFAULT_COUNT, TIMER_PERIOD_US, Run, measure, table, write_csv, write_json, write_plot
+from .args import SOURCES, positive_int
+
+HELP = "measure interrupt latency (starts a simulator when no --port)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", default=None, help="serial port or pyserial URL (default: start a simulator)")
+    p.add_argument("--board", default=None,
+                   help="board definition name (see `irqkit boards`; default: sim) - says which port module to start")
+    p.add_argument("--source", choices=SOURCES + ("all",), default="all", help="which interrupt source")
+    p.add_argument("-n", "--count", type=positive_int, default=None, help="trials per source (default 1000)")
+    p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
+    p.add_argument("--csv", metavar="FILE", default=None, help="write raw samples as CSV")
+    p.add_argument("--plot", metavar="FILE.png", default=None, help="write a histogram + CDF PNG")
+    p.add_argument("--trigger", default=None,
+                   help="gpio trigger backend: bench, modem:rts, modem:dtr, blinka:PIN (default: from the board)")
+    p.add_argument("--runtime", choices=("micropython", "cpython"), default=None,
+                   help="simulator runtime when no --port is given")
+    p.add_argument("--timer-period-us", type=positive_int, default=None,
+                   help="timer source period in us (default 1000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before measuring if an output file cannot be written."""
+    for flag in ("json", "csv", "plot"):
+        path = getattr(args, flag)
+        if path is None:
+            continue
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--{flag} {path}: directory {parent} does not exist")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot {args.plot}: the plot is a PNG, give a .png file name")
+
+
+def write_outputs(run: Run, args: argparse.Namespace) -> None:
+    if args.json:
+        write_json(run, args.json)
+    if args.csv:
+        write_csv(run, args.csv)
+    if args.plot:
+        write_plot(run, args.plot)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    run_ = measure(port=args.port, board=args.board, source=args.source,
+                   count=args.count or DEFAULT_COUNT, trigger=args.trigger, runtime=args.runtime,
+                   progress=not args.no_progress,
+                   timer_period_us=args.timer_period_us or TIMER_PERIOD_US)
+    print(table(run_))
+    write_outputs(run_, args)
+    if run_.error:
+        raise MeasureError(run_.error + (" (partial results written)" if args.json or args.csv else ""))
+    lost = sum(r.lost for r in run_.results)
+    if lost:
+        print(f"irqkit measure: warning: {lost} trial(s) lost (see the lost column and the "
+              f"device stats)", file=sys.stderr)
+    return 1 if any(r.error for r in run_.results) else 0

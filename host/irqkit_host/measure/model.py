@@ -1,0 +1,70 @@
+"""What a measurement is: samples, per-source results and a run, and their JSON shape
+(ARCHITECTURE.md §5, ``irqkit_host/measure_schema.json``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stats import summarize
+
+
+@dataclass
+class Sample:
+    trial: int
+    token: int
+    rtt_us: float | None      # host round trip (timer: interval between arrivals)
+    device_us: float | None   # device ISR entry -> task start
+    t_isr: int | None = None
+
+
+@dataclass
+class SourceResult:
+    source: str
+    requested: int
+    mode: str = ""
+    samples: list[Sample] = field(default_factory=list)
+    baseline_rtt_us: list[float] = field(default_factory=list)
+    lost: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        rtt = [s.rtt_us for s in self.samples if s.rtt_us is not None]
+        dev = [s.device_us for s in self.samples if s.device_us is not None]
+        out: dict[str, Any] = {
+            "source": self.source, "count": len(self.samples), "lost": self.lost,
+            "mode": self.mode,
+            "rtt_us": summarize(rtt), "device_us": summarize(dev),
+            "baseline_rtt_us": summarize(self.baseline_rtt_us),
+        }
+        if self.source == "timer":
+            out["rtt_note"] = "timer: rtt_us is the interval between EVENT arrivals at the host"
+        out.update(self.extra)
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class Run:
+    port: str
+    board: str
+    runtime: str = ""
+    hello: dict[str, Any] = field(default_factory=dict)
+    results: list[SourceResult] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    host_link: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "target": {"port": self.port, "board": self.board, "runtime": self.runtime},
+            "results": [r.to_json() for r in self.results],
+            "stats": self.stats,
+            "hello": self.hello,
+            "host_link": self.host_link,
+            "complete": self.error is None,
+        }
+        if self.error:
+            d["error"] = self.error
+        return d

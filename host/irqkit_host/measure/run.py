@@ -1,0 +1,76 @@
+"""``measure()``: the strategy behind ``irqkit measure``.
+
+No port given: start the board's target (the simulator; see :mod:`irqkit_host.targets`),
+deploy the firmware to it with the same deploy a real board gets, then — port given or
+not — start the responder through the raw REPL, measure each source and stop.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable
+
+from ..boards import load_board
+from ..deploy import app_start_code, deploy
+from ..errors import LinkError, TriggerError, UsageError
+from ..link.session import DeviceSession
+from ..targets import can_start, start_target
+from ..triggers import make_trigger
+from .model import Run
+from .trials import DEFAULT_COUNT, TIMER_PERIOD_US, Progress, choose_sources, measure_session
+
+
+def measure(port: str | None = None, board: str | None = None, source: str = "all",
+            count: int = DEFAULT_COUNT, trigger: str | None = None, runtime: str | None = None,
+            progress: bool = False, timer_period_us: int = TIMER_PERIOD_US,
+            log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Run:
+    """Measure interrupt latency; the Python API behind `irqkit measure`.
+
+    port=None starts a simulator (runtime "micropython" or "cpython"), deploys the firmware
+    to its flash, measures and stops it. Errors before measuring raise (an
+    :class:`~irqkit_host.errors.IrqkitError`: LinkError, BoardError, UsageError, ...); a link failure while measuring is returned in ``Run.error``
+    with everything measured until then kept.
+    """
+    if count <= 0:
+        raise UsageError(f"count must be a positive integer, got {count}")
+    bd = load_board(board or "sim")
+    with contextlib.ExitStack() as stack:
+        bench_url = None
+        if port is None:
+            if not can_start(bd):
+                raise UsageError(f"no --port given: only the simulator can be started here, not {bd['name']!r}")
+            target = stack.enter_context(start_target(bd, runtime=runtime))
+            port = target.port
+            bench_url = target.bench
+            log(f"{target.title}: {port} ({target.runtime}); deploying firmware...")
+            deploy(port, bd)
+        session = stack.enter_context(DeviceSession(
+            port, app_start_code(bd), soft_reset=bd["firmware"].get("layout") == "flat"))
+        link = session.link
+        assert link is not None
+        info = session.hello_info
+        raw_sources = info.get("sources", "")
+        available = list(raw_sources) if isinstance(raw_sources, list) else [
+            s for s in str(raw_sources).split(",") if s]
+        sources, _skipped = choose_sources(source, available)
+        run_ = Run(port=port, board=str(info.get("board", bd["name"])),
+                   runtime=str(info.get("runtime", "")), hello=info)
+        gpio_trigger = None
+        if "gpio" in sources:
+            spec = trigger or bd["gpio"].get("trigger_backend") or ""
+            try:
+                gpio_trigger = make_trigger(spec, ser=session.transport.serial, bench_url=bench_url,
+                                            pin=bd["gpio"]["trigger_pin"])
+                stack.callback(gpio_trigger.close)
+            except TriggerError as exc:
+                if source == "gpio":
+                    raise
+                sources.remove("gpio")
+                log(f"irqkit measure: skipping gpio: {exc}")
+        try:
+            measure_session(link, session.ticks_hz, run_, sources, count, Progress(progress),
+                            gpio_trigger, timer_period_us)
+        except LinkError as exc:
+            run_.error = str(exc)
+        run_.host_link = link.counters()
+        return run_
