@@ -27,7 +27,7 @@ from irqkit_host.link.session import DeviceSession
 from irqkit_host.targets.sim import start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure_schema.json").read_text())
+SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure" / "measure_schema.json").read_text())
 BOARD = load_board("sim")
 
 

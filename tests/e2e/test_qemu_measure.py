@@ -12,7 +12,7 @@ import pytest
 from irqkit_host.targets import qemu
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure_schema.json").read_text())
+SCHEMA = json.loads((ROOT / "host" / "irqkit_host" / "measure" / "measure_schema.json").read_text())
 
 pytestmark = pytest.mark.skipif(qemu.qemu_unavailable_reason() is not None,
                                 reason=f"QEMU micro:bit not installed ({qemu.qemu_unavailable_reason()}); "

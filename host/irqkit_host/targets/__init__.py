@@ -24,9 +24,12 @@ class RunningTarget(Protocol):
     """What every started target offers (a context manager that stops it)."""
 
     title: str           # "simulator", "QEMU micro:bit"
-    port: str
-    bench: str | None    # the bench channel's URL, None when the target has none
+    port: str            # the serial port its console is on
     runtime: str
+
+    @property
+    def bench(self) -> str | None:
+        """The bench channel's URL, None when the target has none."""
 
     @property
     def serving(self) -> bool:
