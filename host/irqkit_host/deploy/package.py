@@ -23,6 +23,7 @@ from .device import DeployResult, Device
 from .firmware import FirmwareFile, files_for
 from .mpyinfo import compile_mpy
 
+
 def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
                    log: Callable[[str], None] = lambda s: None) -> DeployResult:
     """Install the board's files under ``irqkit/``; only changed files are written."""

@@ -26,10 +26,11 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Run:
     """Measure interrupt latency; the Python API behind `irqkit measure`.
 
-    port=None starts a simulator (runtime "micropython" or "cpython"), deploys the firmware
-    to its flash, measures and stops it. Errors before measuring raise (an
-    :class:`~irqkit_host.errors.IrqkitError`: LinkError, BoardError, UsageError, ...); a link failure while measuring is returned in ``Run.error``
-    with everything measured until then kept.
+    port=None starts the board's target (the simulator, runtime "micropython" or
+    "cpython"; the micro:bit in QEMU), deploys the firmware to it, measures and stops it.
+    Errors before measuring raise an :class:`~irqkit_host.errors.IrqkitError` (LinkError,
+    BoardError, UsageError, ...); a link failure while measuring is returned in
+    ``Run.error`` with everything measured until then kept.
     """
     if count <= 0:
         raise UsageError(f"count must be a positive integer, got {count}")
@@ -38,7 +39,8 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
         bench_url = None
         if port is None:
             if not can_start(bd):
-                raise UsageError(f"no --port given: only the simulator can be started here, not {bd['name']!r}")
+                raise UsageError(f"no --port given, and board {bd['name']!r} is not one irqkit can start "
+                                 "here (only boards with a target: the simulator, QEMU)")
             target = stack.enter_context(start_target(bd, runtime=runtime))
             port = target.port
             bench_url = target.bench
