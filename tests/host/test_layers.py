@@ -47,7 +47,7 @@ MODULE_LAYER: dict[str, str] = {
     "irqkit_host.__main__": "cli",
 }
 #: Modules a host function may import lazily: optional dependencies only.
-OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy"})
+OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy", "labgrid.remote.client"})
 MAX_LINES = 400
 LONG_REASON = re.compile(r"^# why this is long:", re.MULTILINE)
 

@@ -31,6 +31,7 @@ from irqkit import proto
 from irqkit.frame import MAX_PAYLOAD, FrameDecoder, encode
 
 from ..errors import LinkError
+from .remote import normalize_url, open_hint
 
 __all__ = [
     "DeviceError",
@@ -93,6 +94,8 @@ def open_error(url: str, exc: BaseException) -> LinkError:
         return LinkError(f"invalid port {url!r}: {_first_line(str(exc))}")
     code = getattr(exc, "errno", None)
     text = str(exc)
+    if hint := open_hint(url, text):
+        return LinkError(hint)
     if code == errno.ENOENT or code == errno.ENODEV or code == errno.ENXIO:
         return LinkError(f"no such port: {url}")
     if code in (errno.EACCES, errno.EPERM):
@@ -149,7 +152,7 @@ class Link:
             opts["exclusive"] = True
         opts.update(kwargs)
         try:
-            ser = serial.serial_for_url(url, **opts)
+            ser = serial.serial_for_url(normalize_url(url), **opts)
         except (serial.SerialException, OSError, ValueError) as e:
             raise open_error(url, e) from None
         return cls(ser, name=url, timeout=timeout)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from typing import Any
 
 import serial
 from mpremote.transport import TransportError
@@ -10,10 +11,16 @@ from mpremote.transport_serial import SerialTransport
 
 from ..errors import LinkError
 from .frames import LinkClosed, open_error
+from .labgrid_place import resolve_port
+from .openport import OpenPortTransport, is_port_object
 
 
-def open_transport(port: str, baudrate: int = 115200) -> SerialTransport:
-    """Open the port for mpremote's transport, with one-line errors."""
+def open_transport(port: str | Any, baudrate: int = 115200) -> SerialTransport:
+    """Open the port (a path, URL, ``labgrid:PLACE`` or an open pyserial port) for mpremote's
+    transport, with one-line errors."""
+    if is_port_object(port):
+        return OpenPortTransport(port)
+    port = resolve_port(port)
     try:
         # A read timeout: on ptys mpremote reads with a blocking read(1), which would wait
         # forever for a device that never answers (e.g. a pty with `cat` behind it).

@@ -14,17 +14,19 @@ from mpremote.transport import TransportError
 
 from ..errors import LinkError
 from .frames import Link, LinkClosed, LinkTimeout
+from .openport import port_name
 from .repl import enter_raw_repl, open_transport
 
 
 class DeviceSession:
     """The app running on a device, reachable through ``.link``."""
 
-    def __init__(self, port: str, start_code: str | list[str], baudrate: int = 115200,
+    def __init__(self, port: str | Any, start_code: str | list[str], baudrate: int = 115200,
                  timeout: float = 2.0, soft_reset: bool = False) -> None:
-        """soft_reset: start from a fresh heap (boards whose heap only just holds the app)."""
-        self.port = port
+        """port: a path, URL, ``labgrid:PLACE`` or an open pyserial port (left open).
+        soft_reset: start from a fresh heap (boards whose heap only just holds the app)."""
         self.transport = open_transport(port, baudrate)
+        port = self.port = port_name(port)
         self.link: Link | None = None
         self.hello_info: dict[str, Any] = {}
         self.ticks_hz = 0

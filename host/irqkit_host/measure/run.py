@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from ..boards import load_board
 from ..deploy import app_start_code, deploy
 from ..errors import LinkError, TriggerError, UsageError
+from ..link.remote import slow_transport_warning
 from ..link.session import DeviceSession
 from ..targets import can_start, start_target
 from ..triggers import make_trigger
 from .model import Run
+from .stats import summarize
 from .trials import DEFAULT_COUNT, TIMER_PERIOD_US, Progress, choose_sources, measure_session
 
 
-def measure(port: str | None = None, board: str | None = None, source: str = "all",
+def measure(port: str | Any | None = None, board: str | None = None, source: str = "all",
             count: int = DEFAULT_COUNT, trigger: str | None = None, runtime: str | None = None,
             progress: bool = False, timer_period_us: int = TIMER_PERIOD_US,
             log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Run:
     """Measure interrupt latency; the Python API behind `irqkit measure`.
 
-    port=None starts the board's target (the simulator, runtime "micropython" or
+    port: a path, pyserial URL, ``labgrid:PLACE`` or an open pyserial port object (left
+    open; the caller owns it). port=None starts the board's target (the simulator, runtime "micropython" or
     "cpython"; the micro:bit in QEMU), deploys the firmware to it, measures and stops it.
     Errors before measuring raise an :class:`~irqkit_host.errors.IrqkitError` (LinkError,
     BoardError, UsageError, ...); a link failure while measuring is returned in
@@ -55,7 +58,7 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
         available = list(raw_sources) if isinstance(raw_sources, list) else [
             s for s in str(raw_sources).split(",") if s]
         sources, _skipped = choose_sources(source, available)
-        run_ = Run(port=port, board=str(info.get("board", bd["name"])),
+        run_ = Run(port=session.port, board=str(info.get("board", bd["name"])),
                    runtime=str(info.get("runtime", "")), hello=info)
         gpio_trigger = None
         if "gpio" in sources:
@@ -74,5 +77,8 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
                             gpio_trigger, timer_period_us)
         except LinkError as exc:
             run_.error = str(exc)
+        if run_.results and (warning := slow_transport_warning(
+                summarize(run_.results[0].baseline_rtt_us)["p50"], session.port)):
+            log(f"irqkit measure: warning: {warning}")
         run_.host_link = link.counters()
         return run_

