@@ -1,8 +1,7 @@
 # Hardware interrupt sources: GPIO edge, timer, UART RX. Each installs its ISR through the
 # port when added to a scheduler; the ISR body is Source.capture (timestamp + ring slot).
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap
-from irqkit.ring import POLICY_COUNT, ST_TRIGGERS, ST_DEBOUNCED
-from irqkit.source import Source
+from irqkit.source import Source, POLICY_COUNT, ST_TRIGGERS, ST_DEBOUNCED
 
 
 class GpioSource(Source):
@@ -26,18 +25,24 @@ class GpioSource(Source):
 
     def _edge(self, pin_obj):
         t = ticks_us()
-        st = self.st
-        st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
         if self.debounce_us:
             # ticks wrap every 2**30 us: an edge more than half a period (~9 min) after
-            # the last one shows a negative difference — that is "long ago", accept it.
+            # the last one shows a negative difference -- that is "long ago", accept it.
             d = ticks_diff(t, self.last)
             if 0 <= d < self.debounce_us:
+                # counted as a trigger too (capture counts the accepted ones), masked:
+                # trigger() from another context writes ST_TRIGGERS as well
+                port = self.crit.port
+                state = port.disable_irq()
+                st = self.st
+                st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
                 st[ST_DEBOUNCED] = wrap(st[ST_DEBOUNCED] + 1)
+                port.enable_irq(state)
                 return
         self.last = t
         level = pin_obj.value() if pin_obj is not None else 0
-        self.capture(t, level, 0)
+        if not self.soft_busy(t, level, 0):
+            self.capture(t, level, 0)
 
 
 class TimerSource(Source):
@@ -67,8 +72,8 @@ class TimerSource(Source):
         t = ticks_us()
         n = wrap(self.ticks + 1)
         self.ticks = n
-        self.st[ST_TRIGGERS] = wrap(self.st[ST_TRIGGERS] + 1)
-        self.capture(t, n, 0)
+        if not self.soft_busy(t, n, 0):
+            self.capture(t, n, 0)
 
 
 class UartSource(Source):
