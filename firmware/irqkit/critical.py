@@ -17,20 +17,19 @@
 # passes as named parameters (`*exc_info` would build a tuple: MemoryError in a hard ISR).
 from irqkit.compat import COUNTER_MASK
 from irqkit.clock import ticks_us, ticks_diff
-from irqkit.source import R_DEFER_N, R_DEFER_T, R_DEFER_A, R_DEFER_B
 
 
 class Critical:
-    def __init__(self, port, sources=()):
+    def __init__(self, port):
         self.port = port
-        self.sources = sources   # whose parked soft-mode events replay() delivers
         self.depth = 0       # sections (and captures) in progress
         self.state = 0       # what disable_irq returned at the outermost enter
         self.t0 = 0
         self.max_us = 0      # longest outermost critical section, us
         self.entries = 0     # outermost critical sections entered
-        self.pending = 0     # 1: a soft-mode ISR parked an event, replay() on the way out
-        self.deferred = 0    # events parked and replayed, all sources
+        self.pending = None  # the last source a soft-mode ISR parked an event on (a list
+                             # through src.parked), replayed on the way out
+        self.replay = None   # ... with this function(crit), set by the ISR that parked it
 
     def enter(self):
         state = self.port.disable_irq()
@@ -41,7 +40,7 @@ class Critical:
         self.depth += 1
         return self
 
-    def exit(self, exc_type=None, exc=None, tb=None):  # `with` passes all three
+    def exit(self, t=None, v=None, tb=None):  # `with` passes type, value, traceback
         depth = self.depth - 1
         if depth < 0:
             raise RuntimeError("critical exit without enter")
@@ -55,40 +54,10 @@ class Critical:
         self.depth = 0
         # Measured before re-enabling: a pending ISR runs the moment we enable.
         self.port.enable_irq(self.state)
-        if self.pending:
-            self.replay()
+        if self.pending is not None:
+            self.replay(self)
         # (Returns None: an exception inside `with` propagates.)
 
     # The context manager is the same pair: two names, no extra functions or call level.
     __enter__ = enter
     __exit__ = exit
-
-    def replay(self):
-        """Capture the events soft-mode ISRs parked while a section was held (main loop,
-        depth 0). The first parked event of a source keeps its timestamp and data; later
-        ones are replayed with the same (their occurrence is what must not be lost)."""
-        while self.pending:
-            self.pending = 0
-            for s in self.sources:
-                c = s.ctl
-                n = c[R_DEFER_N]
-                if n:
-                    # depth is 0: no soft ISR parks while we read these
-                    c[R_DEFER_N] = 0
-                    t = c[R_DEFER_T]
-                    a = c[R_DEFER_A]
-                    b = c[R_DEFER_B]
-                    self.deferred = (self.deferred + n) & COUNTER_MASK
-                    while n:
-                        s.capture(t, a, b)
-                        n -= 1
-
-
-class NoIrq:
-    """A port stand-in with nothing to mask, for bare rings and tests."""
-
-    def disable_irq(self):
-        return 0
-
-    def enable_irq(self, state):
-        pass

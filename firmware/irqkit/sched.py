@@ -13,7 +13,7 @@ from irqkit.compat import const, COUNTER_MASK, COUNTER_HALF
 from irqkit.clock import ticks_us, ticks_diff, ticks_add, array
 from irqkit.source import (Event, R_HEAD, R_TAIL, R_MERGED, R_MERGED_SEEN, SLOT_WORDS,
                            SLOT_SEQ, ST_ERRORS, ST_LAT_MAX, ST_DELIVERED, ST_HIST,
-                           ST_WORDS)
+                           ST_HIST_LAST)
 from irqkit.critical import Critical
 
 NO_MASK = const(-0x40000000)   # mask_below(NO_MASK): no priority level is masked
@@ -33,7 +33,7 @@ class Scheduler:
         self.sources = []          # sorted by priority, highest first (stable)
         self.polled = []
         self.seq = array("i", [0])  # sequence counter shared by every source's ISR
-        self.crit = Critical(port, self.sources)
+        self.crit = Critical(port)
         self.mask_floor = NO_MASK  # sources with prio < mask_floor are masked
         self.ev = Event()
         # written by step() (dispatched) and stop() (running), both callable with the heap
@@ -98,8 +98,9 @@ class Scheduler:
             if src is not None and s.prio != src.prio:
                 break
             c = s.ctl
-            ready = c[R_HEAD] != c[R_TAIL] or c[R_MERGED] != c[R_MERGED_SEEN]
-            if ready and (s.nmi or not (s.masked or s.prio < floor)):
+            # ready (a waiting event, or merges not yet handed out) and not masked
+            if (c[R_HEAD] != c[R_TAIL] or c[R_MERGED] != c[R_MERGED_SEEN]) and (
+                    s.nmi or not (s.masked or s.prio < floor)):
                 n = s.buf[c[R_TAIL] * SLOT_WORDS + SLOT_SEQ]
                 if src is None or ((n - best) & COUNTER_MASK) >= COUNTER_HALF:
                     src = s
@@ -120,7 +121,7 @@ class Scheduler:
         if n > s[ST_LAT_MAX]:
             s[ST_LAT_MAX] = n
         b = ST_HIST
-        while n and b < ST_WORDS - 1:
+        while n and b < ST_HIST_LAST:
             n >>= 1
             b += 1
         s[b] = (s[b] + 1) & COUNTER_MASK

@@ -16,8 +16,9 @@
 # so two producers never interleave a read-modify-write of HEAD, of the counters or of
 # the scheduler's shared sequence number. On a soft-IRQ port disable_irq does not hold
 # off scheduled handlers, so capture() also raises the scheduler's critical depth, and a
-# soft-mode ISR entry that finds it raised defers its event to the outermost exit
-# (critical.py): delivered late, never lost, counted in ctl[R_DEFERRED].
+# soft-mode ISR entry (hwsource.py: the sources a port can deliver in soft mode) that
+# finds it raised defers its event to the outermost exit (critical.py): delivered late,
+# never lost, counted in ctl[R_DEFERRED].
 #
 # Overflow policies when the ring is full:
 #   POLICY_COUNT    drop the newest event, count it in ctl[R_OVERFLOW].
@@ -30,7 +31,7 @@
 # (trigger -> capture -> the port's disable_irq is 3).
 # The micro:bit build inlines every const() below (host/irqkit_host/smallbuild.py).
 from irqkit.compat import const, COUNTER_MASK
-from irqkit.clock import ticks_us, ticks_diff, ticks_add, array
+from irqkit.clock import ticks_us, array
 
 POLICY_COUNT = const(0)     # ring full: drop the newest event, count it in overflow
 POLICY_COALESCE = const(1)  # ring full: merge it into the next delivered one (ev.count)
@@ -66,6 +67,7 @@ ST_LAT_MAX = const(3)     # longest ISR -> task start, us
 ST_DELIVERED = const(4)   # occurrences delivered (merged ones included)
 ST_HIST = const(5)        # first of HIST_BUCKETS log2 buckets: [0] [1] [2,3] [4,7] ... us
 HIST_BUCKETS = const(24)
+ST_HIST_LAST = const(28)  # ST_HIST + HIST_BUCKETS - 1
 ST_WORDS = const(29)      # ST_HIST + HIST_BUCKETS
 
 
@@ -111,9 +113,10 @@ class Source:
         for a in (self.buf, self.ctl, self.st):
             for i in range(len(a)):
                 a[i] = 0
-        self.seq = None   # the scheduler's shared sequence counter (array)
-        self.wake = None  # the port's wake()
-        self.crit = None  # the scheduler's Critical (its port masks capture); all set by Scheduler.add
+        # Scheduler.add sets seq (its shared sequence counter, an array), wake (the port's
+        # wake()) and crit (its Critical: capture masks through crit.port)
+        self.seq = None
+        self.wake = None
 
     # -- producer side (ISR): no allocation, no exceptions ---------------------------------
     def capture(self, t, a, b):
@@ -123,7 +126,7 @@ class Source:
         dropped or merged. Call it only after Scheduler.add (seq, wake, crit)."""
         g = self.crit
         state = g.port.disable_irq()
-        g.depth += 1      # holds off soft-mode ISRs too (they defer, see soft_busy)
+        g.depth += 1      # holds off soft-mode ISRs too (they defer: hwsource.HwSource)
         c = self.ctl
         st = self.st
         st[ST_TRIGGERS] = (st[ST_TRIGGERS] + 1) & COUNTER_MASK
@@ -155,36 +158,16 @@ class Source:
             stored = True
         g.depth -= 1
         g.port.enable_irq(state)
-        if g.pending and not g.depth:
-            g.replay()    # a soft-mode ISR deferred while we held the section
+        if g.pending is not None and not g.depth:
+            g.replay(g)   # a soft-mode ISR deferred while we held the section
         self.wake()
         return stored
-
-    def soft_busy(self, t, a, b):
-        """For soft-mode ISR entries: True when a critical section (or a capture) is in
-        progress on the main thread this scheduled handler interrupted; the event is
-        then parked in ctl (the first one's data kept, the rest counted) and replayed
-        by the outermost exit. False: go ahead and capture."""
-        g = self.crit
-        if self.mode != "soft" or not g.depth:
-            return False
-        c = self.ctl
-        if not c[R_DEFER_N]:
-            c[R_DEFER_T] = t
-            c[R_DEFER_A] = a
-            c[R_DEFER_B] = b
-        c[R_DEFER_N] += 1
-        c[R_DEFERRED] = (c[R_DEFERRED] + 1) & COUNTER_MASK
-        g.pending = 1
-        return True
 
     def isr(self, arg):
         """The interrupt handler a port calls (arg: its pin, timer or None). Sources with
         their own handler (hwsource) set self.isr to a bound method once, in __init__:
         taking a bound method allocates, so a port takes src.isr once, at install."""
-        t = ticks_us()
-        if not self.soft_busy(t, 0, 0):
-            self.capture(t, 0, 0)
+        self.capture(ticks_us(), 0, 0)
 
     def trigger(self, a=0, b=0):
         """Software interrupt: pend an event with data words a, b (small ints), from
@@ -233,28 +216,3 @@ class Source:
 # A software interrupt source is a plain Source (trigger() above): one class less on the
 # micro:bit's heap.
 SoftSource = Source
-
-
-class PolledSource(Source):
-    """A check function the scheduler calls every interval_us; a truthy result becomes an
-    event (data word a = the result if it is an int). For devices where polling beats an
-    interrupt, or ports without one. The check runs in the main loop, so it may allocate."""
-    kind = "polled"
-    mode = "polled"
-
-    def __init__(self, name, task, check, interval_us, prio=0, capacity=8, policy=POLICY_COUNT):
-        Source.__init__(self, name, task, prio, capacity, policy)
-        self.check = check
-        self.interval_us = interval_us
-        self.due = ticks_us()
-
-    def poll(self, now):
-        """Run the check if due; returns us until the next check is due."""
-        n = ticks_diff(self.due, now)
-        if n > 0:
-            return n
-        self.due = ticks_add(now, self.interval_us)
-        n = self.check()
-        if n:
-            self.capture(now, n & COUNTER_MASK if isinstance(n, int) else 1, 0)
-        return self.interval_us

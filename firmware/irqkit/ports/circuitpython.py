@@ -45,7 +45,7 @@ import sys
 
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap, sleep_us
 from irqkit.ring import POLICY_COUNT, POLICY_COALESCE, R_OVERFLOW, R_MERGED, ST_TRIGGERS
-from irqkit.source import PolledSource
+from irqkit.polled import PolledSource
 
 try:
     import board
