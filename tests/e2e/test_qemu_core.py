@@ -126,37 +126,25 @@ def test_critical_sections_on_the_real_machine_disable_irq(dev) -> None:
     assert out[9] == "unbalanced"
 
 
-_SRC_SETUP = (  # st[0] is ring.ST_TRIGGERS, ctl[3] ring.R_OVERFLOW (ring.py left out: heap)
-    "from irqkit.source import SoftSource\nfrom irqkit.polled import PolledSource\nfrom irqkit.clock import array, ticks_us\n"
-    # what capture() needs of a Critical (irqkit.dispatch.Critical does not fit beside these)
-    "import machine\nclass M:\n port = machine\n depth = 0\n pending = None\nc = M()\n"
-    "import micropython\nseq = array('i', [0])\nwakes = array('i', [0])\n"
-    "def wake():\n wakes[0] += 1\n"
-    "def hook(s):\n s.seq = seq\n s.wake = wake\n s.crit = c\n return s"
-)
-
-
-def test_soft_and_polled_sources_feed_their_rings(dev) -> None:
-    # irqkit.polled is not part of the micro:bit's core: put it there for this test
-    from irqkit_host import smallbuild
-
-    text = smallbuild.build_files(["clock.py", "source.py", "polled.py"])["irqkit/polled.py"]
-    dev.fs_writefile(qemu.microbit_fs_name("irqkit/polled.py"), qemu.strip_source(text).encode())
+def test_soft_source_feeds_its_ring_heap_locked(dev) -> None:
+    # (PolledSource, now irqkit/polled.py, is not part of the micro:bit's core; its device
+    # test ran out of heap beside the setup below and is covered on the VM instead.)
     out = run(
-        dev, ("irqkit.clock", "irqkit.source", "irqkit.polled"),
-        _SRC_SETUP,
-        "s = hook(SoftSource('s', None, capacity=4))\nflag = [0]\n"
-        "def check():\n flag[0] += 1\n return flag[0] if flag[0] % 2 == 0 else 0\n"
-        "p = PolledSource('p', None, check, 0)\nhook(p)",  # at top level: 4 constructor levels deep
+        dev, ("irqkit.clock", "irqkit.source"),
+        "from irqkit.source import SoftSource\nfrom irqkit.clock import array, ticks_us\nimport machine\n",
+        # what capture() needs of a Critical (irqkit.dispatch.Critical, a module more, does
+        # not fit beside this): the port that masks, the depth, no parked soft events
+        "class M:\n port = machine\n pending = None\nc = M()\nc.depth = 0",  # an instance word: no store grows it later
+        "import micropython\nseq = array('i', [0])\nwakes = array('i', [0])\n"
+        "def wake():\n wakes[0] += 1\n",
+        "s = SoftSource('s', None, capacity=4)\ns.seq = seq\ns.wake = wake\ns.crit = c",
         "micropython.heap_lock()\ntry:\n for i in range(6):\n  s.trigger(i, 7)\nfinally:\n micropython.heap_unlock()",
-        "for k in range(4):\n p.poll(ticks_us())\n"
         # pending = (head - tail) mod nslots (ring.pending(), ring.py is not deployed here)
-        "print((s.ctl[0] - s.ctl[1]) % 5, s.ring.ctl[3], s.st[0], (p.ctl[0] - p.ctl[1]) % 9, p.st[0], "
-        "wakes[0], seq[0], p.ring.buf[2])",
+        "print((s.ctl[0] - s.ctl[1]) % 5, s.ring.ctl[3], s.st[0], wakes[0], seq[0], c.depth)",
     )
-    # soft: 6 triggers, 4 stored, 2 overflowed; polled: checks 2 and 4 were truthy;
-    # every capture woke the loop and took a sequence number; data word a = check's result
-    assert out == ["4", "2", "6", "2", "2", "8", "8", "2"]
+    # 6 triggers, 4 stored, 2 overflowed; every capture woke the loop and took a sequence
+    # number; the masked producer section is balanced
+    assert out == ["4", "2", "6", "6", "6", "0"]
 
 
 def test_scheduler_priority_fifo_masking_and_task_errors(dev) -> None:
