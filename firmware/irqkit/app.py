@@ -24,7 +24,8 @@ from irqkit import proto as P
 from irqkit.compat import const, ticks_ms, ticks_diff, wrap
 from irqkit.frame import FrameDecoder, FrameEncoder
 from irqkit.sched import Scheduler
-from irqkit.source import SoftSource, PolledSource
+from irqkit.source import SoftSource
+from irqkit.polled import PolledSource
 from irqkit.hwsource import GpioSource, TimerSource, UartSource
 from irqkit import report
 

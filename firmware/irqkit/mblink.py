@@ -1,21 +1,16 @@
-# Framing for irqkit.mbapp: CRC-16/CCITT-FALSE and COBS, the same wire format as
-# irqkit.frame in a few lines (allocating; main-loop code only). A module of its own so
-# each piece compiles within the micro:bit's fragmented heap.
+# Framing for irqkit.mbapp: irqkit.frame's wire format (see frame.py) in its allocating
+# one-shot form, main-loop code only. The CRC is frame.py's own: the micro:bit cannot hold
+# frame.py as a whole, so its build (host/irqkit_host/smallbuild.py) copies crc16 in.
+# frame.FrameEncoder itself cannot come along: 1.9.2 on the micro:bit has no memoryview.
+# The responder's replies are small (< 64 bytes): one COBS block, no 254-byte split.
 from microbit import uart
-
-
-def crc16(b):
-    c = 0xFFFF
-    for x in b:
-        c ^= x << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
-    return c
+from irqkit.frame import crc16
 
 
 def send(t, q, p):
+    """Write one frame: type t, seq q, payload p (COBS, then the 0x00 delimiter)."""
     b = bytearray([t, q]) + p
-    c = crc16(b)
+    c = crc16(b, len(b))
     b.append(c & 255)
     b.append(c >> 8)
     o = bytearray(1)
@@ -45,6 +40,7 @@ def decode(f):
         i += c
         if c < 255 and i < n:
             b.append(0)
-    if len(b) < 4 or crc16(b[:-2]) != b[-2] | b[-1] << 8:
+    n = len(b) - 2
+    if n < 2 or crc16(b, n) != b[n] | b[n + 1] << 8:
         return None
     return b

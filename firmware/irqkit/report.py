@@ -1,7 +1,7 @@
 # Statistics as plain dicts, for the link and for people. Allocates freely: call it from
 # the main loop, never from an ISR. Separate from the core so a small board that never
 # reports does not pay for it.
-from irqkit.ring import (R_PUT, R_OVERFLOW, R_MERGED, R_HWM, R_TAKEN, R_MERGED_SEEN,
+from irqkit.ring import (R_PUT, R_OVERFLOW, R_MERGED, R_HWM, R_TAKEN, R_MERGED_SEEN, R_DEFERRED,
                          ST_TRIGGERS, ST_DEBOUNCED, ST_ERRORS, ST_LAT_MAX, ST_DELIVERED,
                          ST_HIST, HIST_BUCKETS, pending)
 
@@ -9,7 +9,8 @@ from irqkit.ring import (R_PUT, R_OVERFLOW, R_MERGED, R_HWM, R_TAKEN, R_MERGED_S
 def ring_counters(ring):
     c = ring.ctl
     return {"put": c[R_PUT], "taken": c[R_TAKEN], "overflow": c[R_OVERFLOW],
-            "merged": c[R_MERGED], "hwm": c[R_HWM], "pending": pending(ring)}
+            "merged": c[R_MERGED], "hwm": c[R_HWM], "pending": pending(ring),
+            "deferred": c[R_DEFERRED]}
 
 
 def source_stats(src):
@@ -53,7 +54,7 @@ def reset(sched):
         c = s.ring.ctl
         # Zero the counters the producer owns with that source's ISR unable to run.
         sched.crit.enter()
-        for i in (R_PUT, R_OVERFLOW, R_HWM, R_TAKEN):
+        for i in (R_PUT, R_OVERFLOW, R_HWM, R_TAKEN, R_DEFERRED):
             c[i] = 0
         c[R_MERGED] = c[R_MERGED] - c[R_MERGED_SEEN]  # merges not yet delivered stay
         c[R_MERGED_SEEN] = 0

@@ -3,17 +3,21 @@
 # with one reusable Event, and idles through the port when nothing is pending.
 #
 # Masking is done here, at dispatch: a masked source's ISR still runs and records the
-# event (bounded by its ring; overflow counted), the task just waits until unmask — so
+# event (bounded by its ring; overflow counted), the task just waits until unmask -- so
 # masked interrupts are held pending and replayed in priority order, never lost silently.
 # An NMI-like source (nmi=True) ignores every mask.
 #
-# step(), run() and Critical live in irqkit/dispatch.py: the micro:bit (MicroPython 1.9.2,
-# ~9 KB heap) cannot compile them and the rest of this class as one module.
-from irqkit.clock import array
-from irqkit.source import Event
-from irqkit.dispatch import step, run, Critical
+# The micro:bit build (MicroPython 1.9.2, ~9 KB heap) cannot compile this module in one
+# piece: host/irqkit_host/smallbuild.py moves step() and run() into a module of their own.
+from irqkit.compat import const, COUNTER_MASK, COUNTER_HALF
+from irqkit.clock import ticks_us, ticks_diff, ticks_add, array
+from irqkit.source import (Event, R_HEAD, R_TAIL, R_MERGED, R_MERGED_SEEN, SLOT_WORDS,
+                           SLOT_SEQ, ST_ERRORS, ST_LAT_MAX, ST_DELIVERED, ST_HIST,
+                           ST_HIST_LAST)
+from irqkit.critical import Critical
 
-NO_MASK = -0x40000000   # mask_below(NO_MASK): no priority level is masked
+NO_MASK = const(-0x40000000)   # mask_below(NO_MASK): no priority level is masked
+IDLE_MAX_US = const(100000)    # idle at most 100 ms, so polled sources stay live
 
 
 class Scheduler:
@@ -40,6 +44,7 @@ class Scheduler:
     def add(self, src):
         """Register a source and install its interrupt through the port. Returns it."""
         src.seq = self.seq
+        src.crit = self.crit
         src.wake = self.port.wake  # bound once here: the ISR's wake() then allocates nothing
         f = getattr(src, "install", None)
         if f is not None:  # first: a port that lacks the facility raises, nothing half-added
@@ -71,19 +76,95 @@ class Scheduler:
         self.port.wake()
 
     def mask_below(self, prio):
-        """Hold back every source with priority < prio, like BASEPRI.
-        mask_below(NO_MASK) releases the level mask."""
+        """Hold back every source with priority < prio, like BASEPRI = prio: level prio
+        itself and above still run. mask_below(NO_MASK) releases the level mask."""
         self.mask_floor = prio
         self.port.wake()
 
     # -- dispatch ---------------------------------------------------------------------------
-    step = step   # poll due sources, then dispatch at most one event (dispatch.py)
-    run = run     # dispatch, idling when nothing is pending, until stop() (dispatch.py)
+    def step(self):
+        """Poll due sources, then dispatch at most one event. True if one ran."""
+        if self.polled:
+            now = ticks_us()
+            for p in self.polled:
+                p.poll(now)
+        # The source to serve: the highest priority level with a deliverable event;
+        # within that level the oldest event (lowest sequence number, wrap-aware).
+        # Inline rather than a method: one call level less.
+        src = None
+        best = 0
+        floor = self.mask_floor
+        for s in self.sources:
+            if src is not None and s.prio != src.prio:
+                break
+            c = s.ctl
+            # ready (a waiting event, or merges not yet handed out) and not masked
+            if (c[R_HEAD] != c[R_TAIL] or c[R_MERGED] != c[R_MERGED_SEEN]) and (
+                    s.nmi or not (s.masked or s.prio < floor)):
+                n = s.buf[c[R_TAIL] * SLOT_WORDS + SLOT_SEQ]
+                if src is None or ((n - best) & COUNTER_MASK) >= COUNTER_HALF:
+                    src = s
+                    best = n
+        if src is None:
+            return False
+        ev = self.ev
+        if not src.take(ev):
+            return False
+        ev.source = src
+        n = ticks_us()
+        ev.t_task = n
+        s = src.st
+        # statistics: log2 histogram of ISR -> task latency (no int.bit_length on 1.9)
+        n = ticks_diff(n, ev.t_isr)
+        if n < 0:
+            n = 0
+        if n > s[ST_LAT_MAX]:
+            s[ST_LAT_MAX] = n
+        b = ST_HIST
+        while n and b < ST_HIST_LAST:
+            n >>= 1
+            b += 1
+        s[b] = (s[b] + 1) & COUNTER_MASK
+        s[ST_DELIVERED] = (s[ST_DELIVERED] + ev.count) & COUNTER_MASK
+        self.dispatched = (self.dispatched + 1) & COUNTER_MASK
+        try:
+            src.task(ev)
+        except Exception as e:  # a failing task is counted and recorded; the loop goes on
+            s[ST_ERRORS] = (s[ST_ERRORS] + 1) & COUNTER_MASK
+            self.errors = (self.errors + 1) & COUNTER_MASK
+            self.last_error = e
+            self.last_error_source = src.name
+        return True
+
+    def run(self, until_ms=None):
+        """Dispatch, idling through the port when nothing is pending, until stop() or
+        until_ms milliseconds have passed."""
+        self.running = True
+        end = None if until_ms is None else ticks_add(ticks_us(), until_ms * 1000)
+        while self.running:
+            if self.step():
+                continue
+            b = IDLE_MAX_US
+            now = ticks_us()
+            for p in self.polled:      # wake in time for the next polled check
+                n = ticks_diff(p.due, now)
+                if n < b:
+                    b = n
+            if end is not None:
+                n = ticks_diff(end, now)
+                if n <= 0:
+                    break
+                if n < b:
+                    b = n
+            if b > 0:
+                self.idles = (self.idles + 1) & COUNTER_MASK
+                self.port.idle(b)
+        self.running = False
 
     def run_once(self):
         """Dispatch until nothing deliverable is pending. Returns how many ran."""
         n = 0
-        while step(self):
+        while self.step():
             n += 1
         return n
 

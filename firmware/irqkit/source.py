@@ -1,36 +1,74 @@
 # Interrupt sources: what an ISR feeds. Each source is its own event ring (its pending
 # events) with a priority, a mask bit and its statistics. The port calls the source's ISR
 # from the real interrupt (hard where the platform allows); it timestamps, stores a slot
-# and wakes the main loop — nothing else, and nothing that allocates.
+# and wakes the main loop -- nothing else, and nothing that allocates.
 #
-# The ring: fixed capacity, single producer (an ISR) / single consumer (the main loop).
-# Each slot holds four small ints: ISR timestamp (ticks_us), sequence number, and two
-# data words, in one preallocated array (buf), so capture() never allocates.
-# Why it is safe without a lock: the producer only ever writes `head` and the consumer
-# only ever writes `tail`. The producer fills the slot *first* and publishes it by
-# advancing head *last*; the consumer reads the slot *first* and frees it by advancing
-# tail *last*. Each index is one aligned word in an array, so a reader sees either the
-# old or the new value, never a mix. (Cortex-M is single-core and in-order; x86 keeps
-# stores in order too, which is what the simulator's hardware thread relies on.)
-# One slot is kept empty so that head == tail means empty without a shared count.
-# Overflow policies when the ring is full (ring.POLICY_*):
-#   0 POLICY_COUNT    drop the newest event, count it in `overflow`.
-#   1 POLICY_COALESCE merge the newest into the pending ones, like a hardware pending
-#                     bit: the event delivered next carries count = 1 + merged. Nothing
-#                     is lost, only timestamps are.
+# The ring: fixed capacity, one slot of four small ints per event (ISR timestamp
+# ticks_us, sequence number, two data words) in one preallocated array (buf), so
+# capture() never allocates. The consumer (the main loop) only writes TAIL, the producer
+# only HEAD; the producer fills the slot first and publishes it by advancing HEAD last,
+# the consumer reads the slot first and frees it by advancing TAIL last. One slot stays
+# empty so that HEAD == TAIL means empty without a shared count.
 #
-# Kept small on purpose: the 1.9.2 micro:bit compiles it into a ~9 KB heap, where every
-# function, class, module-level name (const()s too, even underscore ones) and identifier
-# costs heap for good. So the word indices are plain numbers here, named in ring.py
-# (R_* for ctl, ST_* for st, which readers such as report.py import), and:
-#   ctl: 0 head (producer), 1 tail (consumer), 2 put, 3 overflow, 4 merged, 5 high-water
-#        mark (producer), 6 taken, 7 merged already handed out (consumer)
-#   st:  0 triggers, 1 debounced, 2 errors, 3 max latency us, 4 delivered, 5..28 the
-#        log2 latency histogram
-#   0x1FFFFFFF is compat.COUNTER_MASK: counters wrap at 2**29 (small ints on a board).
-# ISR paths stay shallow too: ~5 nested Python calls fit that stack (trigger -> capture
-# -> the port's wake is 3).
-from irqkit.clock import ticks_us, ticks_diff, ticks_add, array
+# The producer rule: any context may pend any source -- its own ISR, another ISR (of any
+# priority), the main loop through trigger(), a soft-mode (scheduled) handler. capture()
+# is a masked producer section: it runs with the port's interrupts disabled (PRIMASK),
+# so two producers never interleave a read-modify-write of HEAD, of the counters or of
+# the scheduler's shared sequence number. On a soft-IRQ port disable_irq does not hold
+# off scheduled handlers, so capture() also raises the scheduler's critical depth, and a
+# soft-mode ISR entry (hwsource.py: the sources a port can deliver in soft mode) that
+# finds it raised defers its event to the outermost exit (critical.py): delivered late,
+# never lost, counted in ctl[R_DEFERRED].
+#
+# Overflow policies when the ring is full:
+#   POLICY_COUNT    drop the newest event, count it in ctl[R_OVERFLOW].
+#   POLICY_COALESCE merge it into the pending ones, like a hardware pending bit: the
+#                   event delivered next carries count = 1 + merged. Nothing is lost,
+#                   only timestamps are.
+#
+# Counters wrap at 2**29 (COUNTER_MASK: small ints on a 32-bit board, see compat.py).
+# ISR paths stay shallow: ~5 nested Python calls fit the 1.9.2 micro:bit's stack
+# (trigger -> capture -> the port's disable_irq is 3).
+# The micro:bit build inlines every const() below (host/irqkit_host/smallbuild.py).
+from irqkit.compat import const, COUNTER_MASK
+from irqkit.clock import ticks_us, array
+
+POLICY_COUNT = const(0)     # ring full: drop the newest event, count it in overflow
+POLICY_COALESCE = const(1)  # ring full: merge it into the next delivered one (ev.count)
+
+# src.ctl: the ring's words; each is written by one side only, as noted.
+R_HEAD = const(0)         # producer: next slot to fill
+R_TAIL = const(1)         # consumer: next slot to take
+R_PUT = const(2)          # producer: events stored
+R_OVERFLOW = const(3)     # producer: events dropped (POLICY_COUNT)
+R_MERGED = const(4)       # producer: events merged (POLICY_COALESCE)
+R_HWM = const(5)          # producer: high-water mark of pending events
+R_TAKEN = const(6)        # consumer: events taken
+R_MERGED_SEEN = const(7)  # consumer: value of R_MERGED already handed out
+R_DEFER_N = const(8)      # soft ISR: events deferred while a critical section is held
+R_DEFER_T = const(9)      # ... the first one's timestamp and data words
+R_DEFER_A = const(10)
+R_DEFER_B = const(11)
+R_DEFERRED = const(12)    # events ever deferred (replayed on the outermost exit)
+CTL_WORDS = const(13)
+
+# Slot i is buf[SLOT_WORDS*i ...]: timestamp, sequence number, data a, data b.
+SLOT_WORDS = const(4)
+SLOT_T = const(0)
+SLOT_SEQ = const(1)
+SLOT_A = const(2)
+SLOT_B = const(3)
+
+# src.st: statistics words, then the latency histogram.
+ST_TRIGGERS = const(0)    # events produced: ISR entries and trigger() (before debounce)
+ST_DEBOUNCED = const(1)   # edges ignored by debounce
+ST_ERRORS = const(2)      # task raised
+ST_LAT_MAX = const(3)     # longest ISR -> task start, us
+ST_DELIVERED = const(4)   # occurrences delivered (merged ones included)
+ST_HIST = const(5)        # first of HIST_BUCKETS log2 buckets: [0] [1] [2,3] [4,7] ... us
+HIST_BUCKETS = const(24)
+ST_HIST_LAST = const(28)  # ST_HIST + HIST_BUCKETS - 1
+ST_WORDS = const(29)      # ST_HIST + HIST_BUCKETS
 
 
 class Event:
@@ -53,9 +91,9 @@ class Source:
     kind = "soft"
     mode = "soft"      # how the port delivers it: "hard", "soft", "polled" (install sets it)
     masked = False     # Scheduler.mask()/unmask() set it on the instance
-    nmi = False        # NMI-like: ignores every mask
+    nmi = False        # dispatched even when masked (see the README: what NMI means)
 
-    def __init__(self, name, task, prio=0, capacity=8, policy=0, nmi=False):
+    def __init__(self, name, task, prio=0, capacity=8, policy=POLICY_COUNT, nmi=False):
         if capacity < 1:
             raise ValueError("capacity < 1")
         self.name = name
@@ -69,130 +107,112 @@ class Source:
         # Zero-filled in place (no temporary list of n objects), written out rather
         # than compat.zeros: a PolledSource built at the REPL top level is already 3
         # constructor calls deep here, the most 1.9.2's 1.8 KB stack allows.
-        self.buf = array("i", range(n * 4))
-        self.ctl = array("i", range(8))
-        self.st = array("i", range(29))
+        self.buf = array("i", range(n * SLOT_WORDS))
+        self.ctl = array("i", range(CTL_WORDS))
+        self.st = array("i", range(ST_WORDS))
         for a in (self.buf, self.ctl, self.st):
             for i in range(len(a)):
                 a[i] = 0
-        self.seq = None           # the scheduler's shared sequence counter (array)
-        self.wake = None          # the port's wake(); both set by Scheduler.add
+        # Scheduler.add sets seq (its shared sequence counter, an array), wake (the port's
+        # wake()) and crit (its Critical: capture masks through crit.port)
+        self.seq = None
+        self.wake = None
 
     # -- producer side (ISR): no allocation, no exceptions ---------------------------------
     def capture(self, t, a, b):
-        """Record one event at time t with data words a, b (small ints): stamp the next
-        sequence number, store it in the ring, wake the main loop. ISR-safe. Returns True
-        if stored, False if dropped or merged. Call it only after Scheduler.add (which
-        hands the source its seq and wake)."""
+        """Record one event at time t with data words a, b (small ints): count it, stamp
+        the next sequence number, store it in the ring, wake the main loop. A masked
+        producer section, so safe from any context. Returns True if stored, False if
+        dropped or merged. Call it only after Scheduler.add (seq, wake, crit)."""
+        g = self.crit
+        state = g.port.disable_irq()
+        g.depth += 1      # holds off soft-mode ISRs too (they defer: hwsource.HwSource)
+        c = self.ctl
+        st = self.st
+        st[ST_TRIGGERS] = (st[ST_TRIGGERS] + 1) & COUNTER_MASK
         s = self.seq
         n = s[0]
-        s[0] = (n + 1) & 0x1FFFFFFF
-        c = self.ctl
-        h = c[0]
+        s[0] = (n + 1) & COUNTER_MASK
+        h = c[R_HEAD]
         i = h + 1
         if i == self.nslots:
             i = 0
-        if i == c[1]:
-            i = 4 if self.policy else 3  # merged (POLICY_COALESCE) or overflow
-            c[i] = (c[i] + 1) & 0x1FFFFFFF
-            self.wake()
-            return False
-        h *= 4
-        s = self.buf
-        s[h] = t
-        s[h + 1] = n
-        s[h + 2] = a
-        s[h + 3] = b
-        c[0] = i  # publish: the slot is complete before head moves
-        c[2] = (c[2] + 1) & 0x1FFFFFFF
-        i -= c[1]
-        if i < 0:
-            i += self.nslots
-        if i > c[5]:
-            c[5] = i
+        if i == c[R_TAIL]:
+            i = R_MERGED if self.policy == POLICY_COALESCE else R_OVERFLOW
+            c[i] = (c[i] + 1) & COUNTER_MASK
+            stored = False
+        else:
+            h *= SLOT_WORDS
+            s = self.buf
+            s[h + SLOT_T] = t
+            s[h + SLOT_SEQ] = n
+            s[h + SLOT_A] = a
+            s[h + SLOT_B] = b
+            c[R_HEAD] = i  # publish: the slot is complete before HEAD moves
+            c[R_PUT] = (c[R_PUT] + 1) & COUNTER_MASK
+            i -= c[R_TAIL]
+            if i < 0:
+                i += self.nslots
+            if i > c[R_HWM]:
+                c[R_HWM] = i
+            stored = True
+        g.depth -= 1
+        g.port.enable_irq(state)
+        if g.pending is not None and not g.depth:
+            g.replay(g)   # a soft-mode ISR deferred while we held the section
         self.wake()
-        return True
+        return stored
 
     def isr(self, arg):
         """The interrupt handler a port calls (arg: its pin, timer or None). Sources with
         their own handler (hwsource) set self.isr to a bound method once, in __init__:
         taking a bound method allocates, so a port takes src.isr once, at install."""
-        s = self.st
-        s[0] = (s[0] + 1) & 0x1FFFFFFF
         self.capture(ticks_us(), 0, 0)
 
     def trigger(self, a=0, b=0):
         """Software interrupt: pend an event with data words a, b (small ints), from
         code or from another ISR (any source can be pended, like NVIC's set-pending
-        register; SoftSource is Source). ISR-safe."""
-        s = self.st
-        s[0] = (s[0] + 1) & 0x1FFFFFFF
-        self.capture(ticks_us(), a, b)
+        register; SoftSource is Source). ISR-safe: capture() masks. Returns True if
+        stored, False if dropped or merged."""
+        return self.capture(ticks_us(), a, b)
 
     # -- consumer side (main loop) ---------------------------------------------------------
     def take(self, ev):
         """Move the oldest event into ev (t_isr, seq, a, b, count). False when empty.
-        Deliverable (ring.Ring.ready()) when ctl[0] != ctl[1] or ctl[4] != ctl[7]."""
+        Deliverable when HEAD != TAIL or MERGED != MERGED_SEEN."""
         c = self.ctl
-        t = c[1]
+        t = c[R_TAIL]
         s = self.buf
-        m = c[4]
-        n = (m - c[7]) & 0x1FFFFFFF  # merged since the last take: charged to this event
-        c[7] = m
-        if t == c[0]:
+        m = c[R_MERGED]
+        n = (m - c[R_MERGED_SEEN]) & COUNTER_MASK  # merged since the last take: charged here
+        c[R_MERGED_SEEN] = m
+        if t == c[R_HEAD]:
             # Empty, but the producer may have merged events after it saw the ring full
             # and before our last take freed a slot (capacity 1 makes this likely).
             # Deliver them as a count-only event stamped with the last slot's time
             # rather than leave them stranded until the next interrupt.
             if n == 0:
                 return False
-            i = (t - 1 if t else self.nslots - 1) * 4
-            ev.t_isr = s[i]
-            ev.seq = s[i + 1]
+            i = (t - 1 if t else self.nslots - 1) * SLOT_WORDS
+            ev.t_isr = s[i + SLOT_T]
+            ev.seq = s[i + SLOT_SEQ]
             ev.a = ev.b = 0
             ev.count = n
             return True
-        i = t * 4
-        ev.t_isr = s[i]
-        ev.seq = s[i + 1]
-        ev.a = s[i + 2]
-        ev.b = s[i + 3]
+        i = t * SLOT_WORDS
+        ev.t_isr = s[i + SLOT_T]
+        ev.seq = s[i + SLOT_SEQ]
+        ev.a = s[i + SLOT_A]
+        ev.b = s[i + SLOT_B]
         ev.count = n + 1
         t += 1
         if t == self.nslots:
             t = 0
-        c[1] = t  # free the slot only after it has been read
-        c[6] = (c[6] + 1) & 0x1FFFFFFF
+        c[R_TAIL] = t  # free the slot only after it has been read
+        c[R_TAKEN] = (c[R_TAKEN] + 1) & COUNTER_MASK
         return True
 
 
 # A software interrupt source is a plain Source (trigger() above): one class less on the
 # micro:bit's heap.
 SoftSource = Source
-
-
-class PolledSource(Source):
-    """A check function the scheduler calls every interval_us; a truthy result becomes an
-    event (data word a = the result if it is an int). For devices where polling beats an
-    interrupt, or ports without one. The check runs in the main loop, so it may allocate."""
-    kind = "polled"
-    mode = "polled"
-
-    def __init__(self, name, task, check, interval_us, prio=0, capacity=8, policy=0):
-        Source.__init__(self, name, task, prio, capacity, policy)
-        self.check = check
-        self.interval_us = interval_us
-        self.due = ticks_us()
-
-    def poll(self, now):
-        """Run the check if due; returns us until the next check is due."""
-        n = ticks_diff(self.due, now)
-        if n > 0:
-            return n
-        self.due = ticks_add(now, self.interval_us)
-        n = self.check()
-        if n:
-            s = self.st
-            s[0] = (s[0] + 1) & 0x1FFFFFFF
-            self.capture(now, n & 0x1FFFFFFF if isinstance(n, int) else 1, 0)
-        return self.interval_us

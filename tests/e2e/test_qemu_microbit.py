@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from irqkit_host.deploy import minify
+from irqkit_host.deploy import minify, smallbuild
 from irqkit_host.targets import qemu
 
 from devrepl import raw_repl
@@ -137,8 +137,9 @@ def test_qemu_that_dies_is_reported(tmp_path: Path) -> None:
 # -- the irqkit core on the emulated Cortex-M0 ---------------------------------------------
 # MicroPython 1.9.2 cannot import packages, but after loading irqkit.py it finds irqkit.ring
 # at "irqkit.py/ring.py" (see minify.microbit_fs_name).  Only what a bare Ring needs is uploaded
-# (clock, compat, source, ring), with comments and docstrings stripped, and imported
-# dependencies first (a nested import of a big module overflows that firmware's C stack).
+# (clock, source, critical, ring) in the generated small-board form (irqkit_host.deploy.smallbuild:
+# consts inlined), with comments and docstrings stripped, and imported dependencies first
+# (a nested import of a big module overflows that firmware's C stack).
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 _EV = "class Ev:\n  def __init__(self):\n    self.t_isr = self.seq = self.a = self.b = self.count = 0\n"
 
@@ -151,8 +152,9 @@ def ring_on_device(microbit: qemu.MicrobitQemu) -> str:
     try:
         tr.enter_raw_repl()
         tr.exec("import os\nfor n in os.listdir(): os.remove(n)")
-        for rel in ("irqkit/__init__.py", "irqkit/clock.py", "irqkit/compat.py", "irqkit/source.py", "irqkit/ring.py"):
-            data = minify.strip_source((FIRMWARE / rel).read_text()).encode()
+        built = smallbuild.build_files(["__init__.py", "clock.py", "source.py", "critical.py", "ring.py"])
+        for rel, text in built.items():
+            data = minify.strip_source(text).encode()
             name = minify.microbit_fs_name(rel)
             tr.fs_writefile(name, data)
             assert tr.fs_readfile(name) == data
@@ -176,7 +178,7 @@ def _fresh_exec(transport, *chunks: str) -> str:
 def test_ring_put_take_with_heap_locked_on_cortex_m0(ring_on_device: str, transport) -> None:
     out = _fresh_exec(
         transport,
-        "import irqkit.clock\nimport irqkit.source\nimport micropython, gc\nfrom irqkit.ring import Ring\nr = Ring(3)\ngc.collect()",
+        "import irqkit.clock\nimport irqkit.source\nimport irqkit.critical\nimport micropython, gc\nfrom irqkit.ring import Ring\nr = Ring(3)\ngc.collect()",
         _EV + "ev = Ev()",
         "def isr_and_loop():\n"
         "  micropython.heap_lock()\n"
@@ -205,10 +207,15 @@ def test_ring_put_take_with_heap_locked_on_cortex_m0(ring_on_device: str, transp
 def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, transport) -> None:
     # Counters wrap at 2**29 so that x + 1 stays a small int on a 32-bit board (at 2**30 it
     # became a big int: MemoryError with the heap locked, found here first).
+    # the generated build inlines the names: R_PUT and COUNTER_MASK come from the host's copy
+    from irqkit.compat import COUNTER_MASK
+    from irqkit.source import R_PUT
+
     out = _fresh_exec(
         transport,
-        "import irqkit.clock\nimport irqkit.source\nimport micropython\nfrom irqkit.ring import Ring, R_PUT\nfrom irqkit.compat import COUNTER_MASK\n"
-        "r = Ring(2)\nr.ctl[R_PUT] = COUNTER_MASK",
+        "import irqkit.clock\nimport irqkit.source\nimport irqkit.critical",
+        "import micropython\nfrom irqkit.ring import Ring",
+        f"r = Ring(2)\nr.ctl[{R_PUT}] = {COUNTER_MASK}",
         "def isr():\n"
         "  micropython.heap_lock()\n"
         "  try:\n"
@@ -218,7 +225,7 @@ def test_ring_counter_wrap_does_not_allocate_on_cortex_m0(ring_on_device: str, t
         "    res = 'MemoryError'\n"
         "  micropython.heap_unlock()\n"
         "  return res\n",
-        "print(isr(), r.ctl[R_PUT])",
+        f"print(isr(), r.ctl[{R_PUT}])",
     )
     assert out == "ok 0"
 

@@ -7,7 +7,7 @@ import sys
 from fwtest import skip, ON_MICROPYTHON
 
 CORE = ("irqkit", "irqkit.clock", "irqkit.compat", "irqkit.ring", "irqkit.source", "irqkit.critical",
-        "irqkit.dispatch", "irqkit.sched")
+        "irqkit.sched")
 GOAL_BYTES = 8 * 1024          # on a 32-bit board
 VM64_BOUND_BYTES = 20 * 1024   # regression guard on the 64-bit VM
 

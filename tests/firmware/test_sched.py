@@ -1,7 +1,8 @@
 # Scheduler: priority order, FIFO within a level, masking and replay, NMI, task errors.
 from irqkit.sched import Scheduler, NO_MASK
 from irqkit.report import source_stats, stats, reset
-from irqkit.source import SoftSource, PolledSource
+from irqkit.source import SoftSource
+from irqkit.polled import PolledSource
 from irqkit.ring import POLICY_COUNT, pending
 from irqkit.ports.inproc import InprocPort
 

@@ -45,7 +45,7 @@ import sys
 
 from irqkit.compat import ticks_us, ticks_diff, ticks_add, wrap, sleep_us
 from irqkit.ring import POLICY_COUNT, POLICY_COALESCE, R_OVERFLOW, R_MERGED, ST_TRIGGERS
-from irqkit.source import PolledSource
+from irqkit.polled import PolledSource
 
 try:
     import board
@@ -185,8 +185,7 @@ class KeysSource(PolledSource):
             level = 1 if kev.pressed == self.value_when_pressed else 0
             if not (self.want_rise if level else self.want_fall):
                 continue
-            n += 1
-            st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
+            n += 1   # capture() counts the trigger
             ts = t
             if self.stamped:
                 ts = ticks_add(t, -keypad_age_us(kev.timestamp, now_ms))
@@ -253,7 +252,7 @@ class CounterSource(PolledSource):
             return 0
         d = wrap(d)
         st = self.st
-        st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + d)
+        st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + d - 1)  # capture() counts one
         if d > 1:
             # We are this ring's producer: d-1 edges ride on the next event taken.
             ctl = self.ring.ctl
@@ -312,8 +311,7 @@ class PulseInSource(PolledSource):
         while n < DRAIN_BUDGET and len(p):
             w = p.popleft()
             n += 1
-            st[ST_TRIGGERS] = wrap(st[ST_TRIGGERS] + 1)
-            self.capture(t, w, 0)
+            self.capture(t, w, 0)   # counts the trigger
         return n
 
 

@@ -36,6 +36,7 @@ from ..link.repl import enter_raw_repl, open_transport
 from .device import DeployResult, Device
 from .firmware import FirmwareFile, files_for
 from .minify import microbit_fs_name, strip_source
+from .smallbuild import flat_build
 
 #: Writes per file before giving up when the read-back differs.
 ATTEMPTS = 3
@@ -69,9 +70,11 @@ def module_name(f: FirmwareFile) -> str:
     return ".".join(parts)
 
 
-def flat_payload(f: FirmwareFile) -> bytes:
-    """What is written for a file: its source without comments and docstrings."""
-    return strip_source(f.local.read_text(encoding="utf-8")).encode()
+def flat_payload(f: FirmwareFile, generated: dict[str, str] | None = None) -> bytes:
+    """What is written for a file: its source (as :func:`irqkit_host.deploy.smallbuild.flat_build`
+    generated it, when given) without comments and docstrings."""
+    src = generated[f.device] if generated is not None else f.local.read_text(encoding="utf-8")
+    return strip_source(src).encode()
 
 
 def _read(dev: Device, name: str) -> bytes | None:
@@ -108,7 +111,7 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
     """Install the board's firmware files on a flat filesystem; see the module docstring."""
     if mpy:
         raise DeployError(f"board {board['name']!r} cannot import .mpy files: deploy without --mpy")
-    files = files_for(board)
+    files, generated = flat_build(board, files_for(board))
     transport = open_transport(port)
     result = FlatDeployResult()
     try:
@@ -123,7 +126,7 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
                 log(f"removed {name}")
         for f in files:
             name = device_name(f)
-            data = flat_payload(f)
+            data = flat_payload(f, generated)
             if _read(dev, name) == data:
                 result.skipped.append(name)
                 continue
