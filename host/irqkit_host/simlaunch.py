@@ -25,6 +25,8 @@ import tty
 from pathlib import Path
 from typing import Any, Callable
 
+from .boards import load_board
+
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 EXIT_SOFT = 64       # keep in sync with firmware/simboard/console.py
 EXIT_SOFT_RAW = 65
@@ -96,8 +98,10 @@ class SimBoard:
     """A running simulator board. Use start_sim() to make one."""
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, board: str = "sim") -> None:
         self.runtime = pick_runtime(runtime)
+        self.board = board
+        self._board_json = _board_json(board)
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.run_dir = Path(tempfile.mkdtemp(prefix="irqkit-sim-"))
         self._own_flash = flash is None
@@ -152,6 +156,7 @@ class SimBoard:
         env["IRQKIT_SIM_BENCH"] = str(self.bench_path)
         env["IRQKIT_SIM_RUN"] = str(self.run_dir)
         env["IRQKIT_SIM_RUNTIME"] = self.runtime
+        env["IRQKIT_SIM_BOARD"] = self._board_json   # the personality (board file)
         try:
             os.unlink(self.bench_path)
         except FileNotFoundError:
@@ -283,10 +288,15 @@ class SimBoard:
         self.stop()
 
 
+def _board_json(name: str) -> str:
+    """The board file the simulator's machine module takes its personality from."""
+    return json.dumps(load_board(name))
+
+
 def start_sim(runtime: str | None = None, flash: str | None = None,
-              log: Callable[[str], None] | None = None) -> SimBoard:
-    """Start a simulator board (a context manager; .stop() also works)."""
-    return SimBoard(runtime=runtime, flash=flash, log=log)
+              log: Callable[[str], None] | None = None, board: str = "sim") -> SimBoard:
+    """Start a simulator board with a board file's personality (a context manager)."""
+    return SimBoard(runtime=runtime, flash=flash, log=log, board=board)
 
 
 class BenchClient:
