@@ -447,11 +447,12 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
     with contextlib.ExitStack() as stack:
         bench_url = None
         if port is None:
-            if bd["firmware"]["port"] != "sim":
-                raise CliError(f"no --port given: only the simulator can be started here, not {bd['name']!r}")
+            if "sim" not in bd:
+                raise CliError(f"no --port given: the simulator has no personality for {bd['name']!r} "
+                               "(its board file has no \"sim\" section)")
             from .simlaunch import start_sim
             from .deploy import deploy
-            sim = stack.enter_context(start_sim(runtime=runtime))
+            sim = stack.enter_context(start_sim(runtime=runtime, board=bd["name"]))
             port = sim.port
             bench_url = sim.bench
             log(f"simulator: {port} ({sim.runtime}); deploying firmware...")
@@ -470,7 +471,7 @@ def measure(port: str | None = None, board: str | None = None, source: str = "al
                    runtime=str(info.get("runtime", "")), hello=info)
         gpio_trigger = None
         if "gpio" in sources:
-            spec = trigger or bd["gpio"].get("trigger_backend") or ""
+            spec = trigger or ("bench" if bench_url else bd["gpio"].get("trigger_backend")) or ""
             try:
                 gpio_trigger = make_trigger(spec, ser=session.transport.serial, bench_url=bench_url,
                                             pin=bd["gpio"]["trigger_pin"])

@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from .boards import load_board
 from .cli import CliError
 from .simlaunch import SimError, start_sim
 
@@ -16,8 +17,9 @@ def run(args: argparse.Namespace) -> int:
         # a real Cortex-M0 MicroPython (1.9.2) under QEMU, its UART on a pty
         from . import qemu
         return qemu.run(args)
-    if board_name != "sim":
-        raise CliError(f"irqkit sim runs boards 'sim' and 'microbit-v1' (QEMU), not {board_name!r}")
+    if "sim" not in load_board(board_name):
+        raise CliError(f"irqkit sim: board {board_name!r} has no simulator personality "
+                       "(no \"sim\" section in its board file)")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            board = start_sim(runtime=args.runtime, flash=args.flash)
+            board = start_sim(runtime=args.runtime, flash=args.flash, board=board_name)
         except SimError as exc:
             raise CliError(str(exc)) from None
         try:

@@ -37,10 +37,10 @@ class _Timer:
         self.tid = tid
         self.inits = []
 
-    def init(self, mode=1, freq=1, callback=None, hard=None):
+    def init(self, mode=1, freq=-1, period=-1, tick_hz=1000, callback=None, hard=None):
         if hard is not None and not _Timer.accept_hard:
             raise TypeError("unexpected keyword argument 'hard'")
-        self.inits.append((mode, freq, hard))
+        self.inits.append((mode, period * 1000000 // tick_hz, hard))
 
     def deinit(self):
         self.inits.append("deinit")
