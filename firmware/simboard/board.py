@@ -277,6 +277,8 @@ class Hardware:
         finally:
             self._uart_lock.release()
         if got > 0:
+            if uart.on_rx is not None:
+                uart.on_rx()
             if kbd:
                 self.keyboard_interrupt()
             L = uart.line

@@ -72,6 +72,7 @@ class Uart:
         self.dropped = 0
         self.received = 0
         self.line = None
+        self.on_rx = None   # called after a batch of bytes arrived (stdio's RX level)
 
     def available(self):
         return (self.head - self.tail) % self.SIZE

@@ -6,21 +6,63 @@
 #
 # MicroPython's sys module cannot be assigned to, so on the VM `install()` puts a copy of
 # it with this stdin into sys.modules["sys"]; on CPython sys.stdin is simply replaced.
+#
+# Polling: the VM's select.poll on a Python stream object costs ~1.1 ms per call (it
+# waits a tick), so ConsoleIn hands poll a real file descriptor instead (ioctl
+# MP_STREAM_GET_FILENO): one end of a socket pair kept readable while the FIFO has bytes
+# (a level, like the RX-not-empty flag). It may stay readable a moment after the FIFO
+# emptied (readinto then returns None and clears it); it is never unreadable with bytes
+# waiting, because the UART thread sets it after each batch it puts in the FIFO.
 import sys
 import io
+import _thread
 
-from simboard.runtime import MP
+from simboard.runtime import MP, socketpair
 
 MP_STREAM_POLL = 3
+MP_STREAM_GET_FILENO = 10
 POLLIN = 1
+
+
+class RxLevel:
+    def __init__(self, fifo):
+        self.fifo = fifo
+        self.rx, self.tx = socketpair()
+        self.rx.setblocking(False)
+        self.fd = self.rx.fileno()
+        self.up = 0
+        self.buf = bytearray(1)
+        self._lock = _thread.allocate_lock()
+
+    def set(self):
+        self._lock.acquire()
+        if not self.up:
+            self.up = 1
+            self.tx.send(b"\x01")
+        self._lock.release()
+
+    def clear_if_empty(self):
+        self._lock.acquire()
+        if self.up and not self.fifo.available():
+            try:
+                self.rx.readinto(self.buf) if MP else self.rx.recv_into(self.buf)
+            except OSError:
+                pass
+            self.up = 0
+        self._lock.release()
 
 
 class ConsoleIn(io.IOBase):
     def __init__(self, fifo):
         self.fifo = fifo
+        self.level = RxLevel(fifo)
+        fifo.on_rx = self.level.set
+        if fifo.available():
+            self.level.set()
 
     def readinto(self, buf):
         n = self.fifo.readinto(buf)
+        self.level.clear_if_empty()
         return n if n else None
 
     def read(self, n=-1):
@@ -29,9 +71,12 @@ class ConsoleIn(io.IOBase):
             k = n
         b = bytearray(k)
         self.fifo.readinto(b)
+        self.level.clear_if_empty()
         return bytes(b)
 
     def ioctl(self, req, arg):
+        if req == MP_STREAM_GET_FILENO:
+            return self.level.fd
         if req == MP_STREAM_POLL:
             return (arg & POLLIN) if self.fifo.available() else 0
         return -1
@@ -54,8 +99,8 @@ class _Sys:
 
 
 def install(fifo):
-    stdin = _Stdin(fifo)
     if MP:
+        stdin = _Stdin(fifo)
         s = _Sys()
         for k in dir(sys):
             if k[:2] != "__":
