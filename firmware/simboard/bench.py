@@ -178,6 +178,7 @@ class BenchServer:
             st["uart"] = {"received": hw.uart.received, "dropped": hw.uart.dropped}
             st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
             st["timers"] = len([t for t in hw.timers if t.active])
+            st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
         if cmd == "soft":
             self._args(words, 2, 3, "soft N RATE_HZ [LINE]")

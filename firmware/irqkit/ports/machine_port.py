@@ -57,6 +57,7 @@ class MachinePort:
         self._out = getattr(sys.stdout, "buffer", sys.stdout) if stream is None else stream
         self._one = bytearray(1)
         self._poll = None
+        self._ipoll = None
         self._sim_counters = getattr(machine, "sim_counters", None)   # simulator extra
 
     # -- PRIMASK ----------------------------------------------------------------------------
@@ -153,7 +154,9 @@ class MachinePort:
         if self._poll is None:   # first use, not from an ISR (the link's task)
             self._poll = select.poll()
             self._poll.register(self._in, select.POLLIN)
-        ipoll = getattr(self._poll, "ipoll", None)
+            # taken once: getattr returns a new bound method each time (an allocation)
+            self._ipoll = getattr(self._poll, "ipoll", None)
+        ipoll = self._ipoll
         if ipoll is None:   # CPython
             return bool(self._poll.poll(0))
         # ipoll reuses its result tuple: no allocation per call
