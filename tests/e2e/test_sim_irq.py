@@ -59,8 +59,9 @@ g = sched.add(GpioSource("button", on_edge, pin="P0", trigger="rising", prio=3))
 """)
     with BenchClient(board.bench) as bench:
         assert json.loads(bench.cmd("pins"))["P0"]["irq"] == "rising"
-        bench.pulse("P0", 50)                   # rising then falling edge
+        bench.set("P0", 1)                      # rising edge; the level stays up
         st = _wait_state(bench, lambda s: s["lines"]["P0"]["runs"] >= 1)
+        bench.set("P0", 0)                      # falling: no IRQ (trigger is rising)
         assert st["lines"]["P0"]["runs"] == 1   # the ISR ran (on the CPU: the main thread) ...
         dev.exec("sched.run(until_ms=5000)")    # ... and its task runs in the main loop
         got = ev(dev, "got")

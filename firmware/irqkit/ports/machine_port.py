@@ -92,9 +92,10 @@ class MachinePort:
 
     def timer(self, period_us, periodic, handler, hard=True, priority=None):
         T = machine.Timer
-        mode = T.PERIODIC if periodic else getattr(T, "ONE_SHOT", None)
-        if mode is None:
-            mode = T.ONESHOT   # nrf spells it so
+        if hasattr(T, "ONE_SHOT"):
+            mode = T.PERIODIC if periodic else T.ONE_SHOT
+        else:
+            mode = T.PERIODIC if periodic else getattr(T, "ONESHOT")   # nrf spells it so
         res = self.timer_res
         if period_us <= 0 or period_us % res:
             # extmod's soft timer would silently round 1500 us down to 1 ms: refuse
@@ -173,7 +174,8 @@ class MachinePort:
         n = 0
         lim = len(buf)
         while n < lim and self._ready():
-            if not self._in.readinto(one):
+            # a method call (LOAD_METHOD) allocates no bound method; stdin.buffer on a board
+            if not self._in.readinto(one):  # type: ignore[misc]
                 break
             buf[n] = one[0]
             n += 1
