@@ -50,10 +50,10 @@ else:
 """
 
 SIM_APP = """
-from irqkit.ports.sim import SimPort
+from irqkit.ports.machine_port import MachinePort
 from irqkit.sched import Scheduler
 from irqkit.hwsource import UartSource
-port = SimPort()
+port = MachinePort(timer_id=-1, uart_id=0)
 sched = Scheduler(port)
 buf = bytearray(64)
 mv = memoryview(buf)

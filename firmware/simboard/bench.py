@@ -6,7 +6,8 @@ import select
 import socket
 import os
 
-from simboard import hw as sim_hw
+from simboard.runtime import sockaddr_un, sleep_us
+from simboard.peripherals import TRIGGERS
 
 MAX_LINE = 1024
 
@@ -30,7 +31,7 @@ class BenchServer:
         except OSError:
             pass
         self.ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.ls.bind(sim_hw._sockaddr_un(path))
+        self.ls.bind(sockaddr_un(path))
         self.ls.listen(4)
         self.clients = {}
         self.running = 1
@@ -117,7 +118,7 @@ class BenchServer:
     def _pin(self, name):
         p = self.hw.pins.get(name.upper())
         if p is None:
-            raise ValueError("no pin %s (pins: %s)" % (name, " ".join(sim_hw.PIN_NAMES)))
+            raise ValueError("no pin %s (pins: %s)" % (name, " ".join(self.hw.pin_names)))
         return p
 
     def _args(self, words, lo, hi, usage):
@@ -135,11 +136,11 @@ class BenchServer:
         if cmd == "pins":
             self._args(words, 0, 0, "pins")
             out = {}
-            for n in sim_hw.PIN_NAMES:
+            for n in hw.pin_names:
                 p = hw.pins[n]
                 trig = "none"
-                for k in sim_hw.TRIGGERS:
-                    if sim_hw.TRIGGERS[k] == p.trigger and p.line is not None:
+                for k in TRIGGERS:
+                    if TRIGGERS[k] == p.trigger and p.line is not None:
                         trig = k
                 out[n] = {"value": p.level, "mode": "out" if p.output else "in", "irq": trig}
             return "ok " + json.dumps(out)
@@ -168,14 +169,16 @@ class BenchServer:
             v = p.level
             p.drive(1 - v)
             if width:
-                sim_hw.sleep_us(width)
+                sleep_us(width)
             p.drive(v)
             return "ok %s pulsed %d us" % (p.name, width)
         if cmd == "state":
             self._args(words, 0, 0, "state")
             st = hw.ctrl.state()
             st["uart"] = {"received": hw.uart.received, "dropped": hw.uart.dropped}
+            st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
             st["timers"] = len([t for t in hw.timers if t.active])
+            st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
         if cmd == "soft":
             self._args(words, 2, 3, "soft N RATE_HZ [LINE]")

@@ -6,19 +6,22 @@
 # mpremote uses. A soft reset ends the VM process with a status the launcher reads
 # (EXIT_SOFT / EXIT_SOFT_RAW) and the launcher starts a fresh VM on the same pty.
 #
-# Console input arrives through the simulated UART (sim_hw's RX FIFO); output goes straight
+# Console input arrives through the simulated UART (the board's RX FIFO); output goes straight
 # to the pty (fd 1). Runs on the MicroPython VM and on CPython.
 import sys
 import os
 
-from simboard import hw as sim_hw
+from simboard.runtime import MP, console_write, print_exc
+from simboard import board as sim_board
+from simboard import machine as sim_machine
+from simboard import upy as sim_micropython
+from simboard import stdio
 
 EXIT_SOFT = 64
 EXIT_SOFT_RAW = 65
 
 RAW_PASTE_WINDOW = 256
 
-MP = sim_hw.MP
 
 
 def _exists(path):
@@ -45,17 +48,18 @@ class Console:
         self.uart = hw.uart
         self.globals = {"__name__": "__main__"}
         if MP:
-            self.banner = "MicroPython %s on %s; irqkit-sim (unix VM, hardware thread)" % (
-                ".".join([str(x) for x in sys.implementation.version[:3]]), sys.platform)
+            self.banner = "MicroPython %s on %s; irqkit-sim %s (unix VM)" % (
+                ".".join([str(x) for x in sys.implementation.version[:3]]), sys.platform,
+                hw.persona.name)
         else:
-            self.banner = "CPython %s; irqkit-sim (cpython runtime: heap_lock is a no-op)" % (
-                sys.version.split()[0])
+            self.banner = "CPython %s; irqkit-sim %s (cpython runtime: heap_lock is a no-op)" % (
+                sys.version.split()[0], hw.persona.name)
 
     # -- io -----------------------------------------------------------------------------
     def write(self, s):
         if isinstance(s, str):
             s = s.encode()
-        sim_hw.console_write(s)
+        console_write(s)
 
     def getc(self):
         while True:
@@ -66,7 +70,7 @@ class Console:
 
     # -- running user code ----------------------------------------------------------------
     def _print_exc(self, e):
-        sim_hw.print_exc(e)
+        print_exc(e)
 
     def run_code(self, src, filename, mode="exec"):
         """Compile and run; print the traceback like a board. Returns the exception or None."""
@@ -253,11 +257,20 @@ class Console:
             self._print_exc(err)
 
 
+def install_rom(hw):
+    """Make this board's ROM modules what `import machine` / `import micropython` /
+    sys.stdin give user code, as a board's firmware does."""
+    sys.modules["machine"] = sim_machine
+    sys.modules["micropython"] = sim_micropython
+    stdio.install(hw.uart)
+
+
 def main():
     raw = os.getenv("IRQKIT_SIM_RAW") == "1"
     bench = os.getenv("IRQKIT_SIM_BENCH") or None
-    hw = sim_hw.Hardware(console=True, bench_path=bench)
-    sim_hw.set_board(hw)
+    hw = sim_board.Hardware(console=True, bench_path=bench)
+    sim_board.set_board(hw)
+    install_rom(hw)
     con = Console(hw)
     status = 0
     try:

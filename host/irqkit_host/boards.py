@@ -43,6 +43,7 @@ _ARCHS_FOR_CORE: dict[str, frozenset[str | None]] = {
     "M4": frozenset({"armv7em", "armv7emsp", None}),
     "M7": frozenset({"armv7em", "armv7emsp", "armv7emdp", None}),
     "M33": frozenset({"armv7em", "armv7emsp", None}),
+    "LX6": frozenset({"xtensawin", None}),   # ESP32
 }
 # The simulator runs on whatever the host is.
 _ANY_ARCH = "host"

@@ -42,6 +42,6 @@ def test_irqkit_sim_board_microbit_prints_port_first_and_runs_code() -> None:
 
 def test_irqkit_sim_refuses_other_boards() -> None:
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
-    p = subprocess.run([sys.executable, "-m", "irqkit_host", "sim", "--board", "pico"],
+    p = subprocess.run([sys.executable, "-m", "irqkit_host", "sim", "--board", "feather-m4"],
                        capture_output=True, text=True, env=env, timeout=30)
-    assert p.returncode == 1 and "not 'pico'" in p.stderr
+    assert p.returncode == 1 and "'feather-m4' has no simulator personality" in p.stderr

@@ -176,10 +176,10 @@ def test_irqkit_sim_cli_lifecycle(tmp_path):
 @pytest.mark.parametrize("program", ["busy", "idle"])
 def test_mpremote_stops_a_running_main_py(board, program):
     """mpremote's Ctrl-C gets the board back from a main.py that runs forever: one that
-    idles through the port gets KeyboardInterrupt; one that never idles is interrupted
+    idles (machine.idle) gets KeyboardInterrupt; one that never idles is interrupted
     (CPython) or the board resets (MicroPython VM: no way to raise into a busy thread)."""
     body = ("while True:\n    pass\n" if program == "busy" else
-            "from irqkit.ports.sim import SimPort\np = SimPort()\nwhile True:\n    p.idle(None)\n")
+            "import machine\nwhile True:\n    machine.idle()\n")
     (board.flash / "main.py").write_text(body)
     try:
         with serial.Serial(board.port, timeout=5) as s:

@@ -37,10 +37,10 @@ class _Timer:
         self.tid = tid
         self.inits = []
 
-    def init(self, mode=1, freq=1, callback=None, hard=None):
+    def init(self, mode=1, freq=-1, period=-1, tick_hz=1000, callback=None, hard=None):
         if hard is not None and not _Timer.accept_hard:
             raise TypeError("unexpected keyword argument 'hard'")
-        self.inits.append((mode, freq, hard))
+        self.inits.append((mode, period * 1000000 // tick_hz, hard))
 
     def deinit(self):
         self.inits.append("deinit")
@@ -135,3 +135,25 @@ def test_usb_link_has_no_rx_irq_and_says_so():
         assert "poll" in str(e)
     else:
         raise AssertionError("expected NotImplementedError")
+
+
+class _UartNoRxTrigger:
+    """A UART whose port has irq() but no RX trigger constant (the old code passed
+    trigger 0 — a handler that never runs — and still reported "hard")."""
+
+    def __init__(self):
+        self.calls = []
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        self.calls.append((trigger, hard))
+
+
+def test_uart_without_rx_trigger_refuses_instead_of_reporting_hard():
+    port, fake = _port(uart=_UartNoRxTrigger())
+    try:
+        port.uart_rx_irq(_h)
+    except NotImplementedError as e:
+        assert "RX interrupt" in str(e)
+    else:
+        raise AssertionError("expected NotImplementedError")
+    assert port.uart.calls == []

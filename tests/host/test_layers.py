@@ -20,11 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = ROOT / "host"
 FIRMWARE = ROOT / "firmware"
 
-#: Known firmware cycle, removed by the sim-machine work (simboard rewrite): delete this
-#: allowance when that lands.
-KNOWN_FIRMWARE_CYCLES_REMOVED_BY_SIM_MACHINE_WORK: frozenset[frozenset[str]] = frozenset({
-    frozenset({"simboard.hw", "simboard.bench"}),
-})
 
 #: Host layers, lowest first. A module may import its own layer and lower ranks only;
 #: layers of equal rank (targets, deploy) do not import each other.
@@ -179,7 +174,7 @@ def test_import_reader_sees_function_and_relative_imports() -> None:
 def test_no_import_cycles_in_host_or_firmware() -> None:
     files, graph, _ = import_graph()
     assert any(n.startswith("irqkit_host.") for n in files) and "irqkit.sched" in files
-    found = [c for c in cycles(graph) if frozenset(c) not in KNOWN_FIRMWARE_CYCLES_REMOVED_BY_SIM_MACHINE_WORK]
+    found = cycles(graph)
     assert found == [], f"import cycles: {found}"
 
 

@@ -5,7 +5,13 @@
 # returned, so the harness can report it. Soft IRQs go through MicroPython's scheduler
 # queue (4-8 deep) whose overflow is silent — irqkit's own rings and counters sit after
 # it, but a burst that overflows *that* queue is invisible to everyone: prefer hard.
+#
+# The same file runs on every MicroPython board and on the simulator board (whose ROM
+# provides `machine`), so what differs between ports is data in the board file
+# (timer_id, timer_resolution_us, uart_id) or asked of `machine` itself, never a branch
+# on the board's name.
 import sys
+import select
 
 import machine
 
@@ -32,18 +38,27 @@ class MachinePort:
     name = "machine"
     ticks_hz = 1000000
 
-    def __init__(self, timer_id=-1, uart=None, stream=None):
+    def __init__(self, timer_id=-1, uart=None, stream=None, uart_id=None, baudrate=115200,
+                 timer_resolution_us=1):
         """timer_id: the machine.Timer id the board file names (-1: virtual timer).
-        uart: a machine.UART for the link (None: the USB/console stream).
+        timer_resolution_us: what the port's machine.Timer counts in: 1 (rp2: us exact
+        through period=/tick_hz=) or 1000 (extmod's soft timer: whole ms).
+        uart / uart_id, baudrate: a machine.UART for the link (None: the USB/console stream).
         stream: the console stream (default sys.stdin/sys.stdout buffers)."""
         self.runtime = sys.implementation.name
         self.timer_id = timer_id
+        self.timer_res = timer_resolution_us
+        if uart is None and uart_id is not None:
+            uart = machine.UART(uart_id, baudrate)
         self.uart = uart
         self.pins = {}
         self.ticks_us = ticks_us
         self._in = getattr(sys.stdin, "buffer", sys.stdin) if stream is None else stream
         self._out = getattr(sys.stdout, "buffer", sys.stdout) if stream is None else stream
+        self._one = bytearray(1)
         self._poll = None
+        self._ipoll = None
+        self._sim_counters = getattr(machine, "sim_counters", None)   # simulator extra
 
     # -- PRIMASK ----------------------------------------------------------------------------
     def disable_irq(self):
@@ -77,24 +92,51 @@ class MachinePort:
 
     def timer(self, period_us, periodic, handler, hard=True, priority=None):
         T = machine.Timer
-        mode = T.PERIODIC if periodic else T.ONE_SHOT
-        # integer Hz where exact: not every port takes a float freq
-        freq = 1000000 // period_us if 1000000 % period_us == 0 else 1000000 / period_us
-        t = T(self.timer_id)
+        if hasattr(T, "ONE_SHOT"):
+            mode = T.PERIODIC if periodic else T.ONE_SHOT
+        else:
+            mode = T.PERIODIC if periodic else getattr(T, "ONESHOT")   # nrf spells it so
+        res = self.timer_res
+        if period_us <= 0 or period_us % res:
+            # extmod's soft timer would silently round 1500 us down to 1 ms: refuse
+            raise ValueError("this board's machine.Timer counts in %d us steps: "
+                             "cannot run a %d us period" % (res, period_us))
+        # period=/tick_hz= is exact integer arithmetic on every port that has tick_hz;
+        # freq= is a float (single precision on rp2: 1 us short for many periods)
+        kw = {"mode": mode, "period": period_us // res, "tick_hz": 1000000 // res,
+              "callback": handler}
+        try:
+            t = T(self.timer_id)
+        except ValueError as e:
+            # e.g. mimxrt/stm32 take only the virtual timer -1: say which id, and why
+            raise ValueError("machine.Timer(%r): %s (set the board file's timer_id)" % (
+                self.timer_id, e))
         if hard:
             try:
-                t.init(mode=mode, freq=freq, callback=handler, hard=True)
-                return _TimerHandle(t, "hard")
+                return _TimerHandle(self._start(T, t, kw, True), "hard")
             except (TypeError, ValueError):
-                pass
-        t.init(mode=mode, freq=freq, callback=handler)
-        return _TimerHandle(t, "soft")
+                pass  # no hard timer callbacks on this port (version): fall back, say so
+        return _TimerHandle(self._start(T, t, kw, False), "soft")
+
+    def _start(self, T, t, kw, hard):
+        if hard:
+            kw["hard"] = True
+        elif "hard" in kw:
+            del kw["hard"]
+        init = getattr(t, "init", None)
+        if init is None:
+            return T(self.timer_id, **kw)   # nrf: no init(); the constructor takes them
+        init(**kw)
+        return t
 
     def uart_rx_irq(self, handler, priority=None):
         u = self.uart
         if u is None or not hasattr(u, "irq"):
             raise NotImplementedError("no UART RX IRQ on this link (USB CDC): poll it")
         trig = getattr(u, "IRQ_RXIDLE", 0) or getattr(u, "IRQ_RX", 0)
+        if not trig:
+            # trigger 0 would attach a handler that never runs: poll instead
+            raise NotImplementedError("this port's UART has no RX interrupt trigger: poll it")
         try:
             u.irq(handler=handler, trigger=trig, hard=True)
             return "hard"
@@ -109,33 +151,50 @@ class MachinePort:
         p.value(value)
 
     # -- serial link ---------------------------------------------------------------------------
+    def _ready(self):
+        if self._poll is None:   # first use, not from an ISR (the link's task)
+            self._poll = select.poll()
+            self._poll.register(self._in, select.POLLIN)
+            # taken once: getattr returns a new bound method each time (an allocation)
+            self._ipoll = getattr(self._poll, "ipoll", None)
+        ipoll = self._ipoll
+        if ipoll is None:   # CPython
+            return bool(self._poll.poll(0))
+        # ipoll reuses its result tuple: no allocation per call
+        for _ in ipoll(0):
+            return True
+        return False
+
     def serial_read(self, buf):
         if self.uart is not None:
             return self.uart.readinto(buf) or 0
-        if self._poll is None:
-            import select
-            self._poll = select.poll()
-            self._poll.register(self._in, select.POLLIN)
+        # a console stream's readinto blocks until buf is full: one polled byte at a time,
+        # into a preallocated byte (allocation-free)
+        one = self._one
         n = 0
-        while n < len(buf) and self._poll.poll(0):
-            b = self._in.read(1)
-            if not b:
+        lim = len(buf)
+        while n < lim and self._ready():
+            # a method call (LOAD_METHOD) allocates no bound method; stdin.buffer on a board
+            if not self._in.readinto(one):  # type: ignore[misc]
                 break
-            buf[n] = b[0]
+            buf[n] = one[0]
             n += 1
         return n
 
     def serial_any(self):
         if self.uart is not None:
             return self.uart.any()
-        if self._poll is None:
-            import select
-            self._poll = select.poll()
-            self._poll.register(self._in, select.POLLIN)
-        return len(self._poll.poll(0))
+        return 1 if self._ready() else 0
 
     def serial_write(self, data):
         (self.uart or self._out).write(data)
+
+    # -- reporting -------------------------------------------------------------------------------
+    def counters(self):
+        """Port counters for STATS (port.*): the simulator board's controller and schedule
+        queue totals (raises coalesced, also while masked; soft IRQs dropped); none on a board."""
+        f = self._sim_counters
+        return f() if f is not None else {}
 
 
 class _TimerHandle:

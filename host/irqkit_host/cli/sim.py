@@ -19,15 +19,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="VM to run the firmware on (default: micropython if available)")
     p.add_argument("--flash", metavar="DIR", default=None,
                    help="the board's filesystem / working directory (default: a temporary directory)")
-    p.add_argument("--board", default="sim", help="board to emulate (default: sim)")
+    p.add_argument("--board", default="sim",
+                   help="board to emulate: sim, microbit-v1 (QEMU) or any board file with a \"sim\" personality (default: sim)")
 
 
 def run(args: argparse.Namespace) -> int:
     board = load_board(getattr(args, "board", None) or "sim")
     if not can_start(board):
         startable = [b["name"] for b in list_boards() if can_start(b)]
-        raise UsageError(f"irqkit sim runs boards {', '.join(repr(n) for n in startable)}, "
-                         f"not {board['name']!r}")
+        raise UsageError(f"board {board['name']!r} has no simulator personality (no \"target\" in "
+                         f"its board file); irqkit sim runs {', '.join(repr(n) for n in startable)}")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:

@@ -22,7 +22,6 @@ CORE_FILES = (
 # port name (board file) -> (file under irqkit/ports, module, class)
 PORTS: dict[str, tuple[str, str, str]] = {
     "machine": ("ports/machine_port.py", "irqkit.ports.machine_port", "MachinePort"),
-    "sim": ("ports/sim.py", "irqkit.ports.sim", "SimPort"),
     "circuitpython": ("ports/circuitpython.py", "irqkit.ports.circuitpython", "CircuitPythonPort"),
 }
 

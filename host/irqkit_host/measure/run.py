@@ -62,7 +62,8 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                    runtime=str(info.get("runtime", "")), hello=info)
         gpio_trigger = None
         if "gpio" in sources:
-            spec = trigger or bd["gpio"].get("trigger_backend") or ""
+            # a simulated board is driven through its bench channel, whatever its real wiring
+            spec = trigger or ("bench" if bench_url else bd["gpio"].get("trigger_backend")) or ""
             try:
                 gpio_trigger = make_trigger(spec, ser=session.transport.serial, bench_url=bench_url,
                                             pin=bd["gpio"]["trigger_pin"])

@@ -52,7 +52,7 @@ class RunningTarget(Protocol):
 
 
 def _start_sim(board: dict[str, Any], runtime: str | None, flash: str | None) -> RunningTarget:
-    return start_sim(runtime=runtime, flash=flash)
+    return start_sim(runtime=runtime, flash=flash, board=board["name"])
 
 
 def _start_qemu_microbit(board: dict[str, Any], runtime: str | None, flash: str | None) -> RunningTarget:

@@ -11,6 +11,7 @@ into raw mode (no echo, no line editing) before the VM starts.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from typing import Callable
 import irqkit
 from simboard.console import EXIT_SOFT, EXIT_SOFT_RAW  # the statuses the VM ends a soft reset with
 
+from ..boards import load_board
 from ..errors import SimError
 from .process import ManagedProcess
 
@@ -88,9 +90,11 @@ class SimBoard(ManagedProcess):
     title = "simulator"
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, board: str = "sim") -> None:
         super().__init__()
         self.runtime = pick_runtime(runtime)
+        self.board = board
+        self._board_json = _board_json(board)
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.run_dir = Path(tempfile.mkdtemp(prefix="irqkit-sim-"))
         self._own_flash = flash is None
@@ -144,6 +148,7 @@ class SimBoard(ManagedProcess):
         env["IRQKIT_SIM_BENCH"] = str(self.bench_path)
         env["IRQKIT_SIM_RUN"] = str(self.run_dir)
         env["IRQKIT_SIM_RUNTIME"] = self.runtime
+        env["IRQKIT_SIM_BOARD"] = self._board_json   # the personality (board file)
         try:
             os.unlink(self.bench_path)
         except FileNotFoundError:
@@ -270,7 +275,13 @@ class SimBoard(ManagedProcess):
         self.stop()
 
 
+def _board_json(name: str) -> str:
+    """The board file the simulator's machine module takes its personality from."""
+    return json.dumps(load_board(name))
+
+
 def start_sim(runtime: str | None = None, flash: str | None = None,
-              log: Callable[[str], None] | None = None) -> SimBoard:
-    """Start a simulator board (a context manager; .stop() also works)."""
-    return SimBoard(runtime=runtime, flash=flash, log=log)
+              log: Callable[[str], None] | None = None, board: str = "sim") -> SimBoard:
+    """Start a simulator board with a board file's personality (a context manager;
+    .stop() also works)."""
+    return SimBoard(runtime=runtime, flash=flash, log=log, board=board)

@@ -1,0 +1,363 @@
+# The whole virtual board: its controller, pads, timers, console UART and the hardware
+# threads that play the peripherals (timer compares, the UART's RX side on the console
+# pty, the bench channel). One per VM; `board()` returns it. The firmware's view of it is
+# simboard.machine.
+#
+# No f-strings (keep the same syntax rules as the core).
+import os
+import _thread
+
+from simboard.clock import ticks_us, ticks_diff, ticks_add
+from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
+                              stdin_readinto)
+from simboard.controller import Controller
+from simboard.peripherals import Pad, TimerModel, Injection, Uart
+from simboard.bench import BenchServer
+from simboard.schedq import ScheduleQueue
+from simboard import personality
+
+KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
+KBD_RESET_MS = 2000   # MicroPython: a program that never idles is reset after this long
+UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
+RETRY_US = 200        # a delivery the VM's full schedule queue refused is retried this soon
+
+
+class Hardware:
+    """The whole virtual board. One per VM; `board()` returns it."""
+
+    def __init__(self, console=True, bench_path=None, persona=None):
+        self.persona = persona if persona is not None else personality.current()
+        self.ctrl = Controller(self)
+        self.schedq = ScheduleQueue(self, self.persona.schedule_depth)
+        self.main_waker = Waker()
+        self._timer_waker = Waker(precise=True)
+        self.pin_names = self.persona.pin_names
+        self.pins = {}
+        for n in self.pin_names:
+            self.pins[n] = Pad(self, n)
+        self.timers = []
+        self.injections = []
+        self._timer_no = 0
+        self.uart = Uart(self)
+        self.console = console
+        self._uart_lock = _thread.allocate_lock()
+        self._one = bytearray(1)
+        if console:
+            self.main_waker.watch_fd(0)
+            carry = run_dir() + "/rx-carry"
+            try:
+                with open(carry, "rb") as f:
+                    for c in f.read():
+                        self.uart.put(c)
+                os.remove(carry)
+            except OSError:
+                pass
+        self.kbd_char = 3
+        self.kbd_pending = 0
+        self._kbd_watch = 0
+        self.user_running = 0
+        self.running = 1
+        self.bench = None
+        self._msgs = []
+        self._msg_lock = _thread.allocate_lock()
+        # the NMI line exists from the start so the bench can raise it
+        self.ctrl.line("NMI", 255, True)
+        self.ctrl.line("SWI", 1)
+        _thread.start_new_thread(self._timer_thread, ())
+        if console:
+            _thread.start_new_thread(self._uart_thread, ())
+        if bench_path:
+            self.bench = BenchServer(self, bench_path)
+            _thread.start_new_thread(self.bench.serve, ())
+
+    # -- messages to the console (ISR errors): written by the main program or the uart thread
+    def console_message(self, msg):
+        # called right after a failed handler, with the heap unlocked again
+        line = ("\r\n" + msg + "\r\n").encode()
+        if self.console:
+            try:
+                console_write(line)
+            except Exception:
+                pass
+
+    # -- wake -----------------------------------------------------------------------------
+    def wake(self):
+        """ISR-safe: inside a handler only a flag is set; the dispatcher sends the wake-up
+        once the handler returned (sending allocates nothing, but keep ISRs minimal)."""
+        if self.ctrl._isr:
+            self.ctrl.wake_req = 1
+        else:
+            self.main_waker.notify()
+
+    def wait(self, timeout_us):
+        """Sleep until woken, console bytes arrive, or timeout_us passes. The main
+        program watches the console too while it idles: whichever thread sees bytes first
+        takes the RX interrupt; the other waits for it on the UART lock (then finds the
+        bytes gone), so the task is not delayed by a second wake-up."""
+        if self.main_waker.wait(timeout_us):
+            self._uart_service(True)
+
+    def idle(self, timeout_us):
+        if self.kbd_pending:
+            self.kbd_pending = 0
+            raise KeyboardInterrupt
+        self.wait(timeout_us)
+        if self.kbd_pending:
+            self.kbd_pending = 0
+            raise KeyboardInterrupt
+
+    # -- pads and timers (the machine module configures them) --------------------------------
+    def pad(self, name):
+        p = self.pins.get(str(name))
+        if p is None:
+            raise ValueError("no pin %s (pins: %s)" % (name, " ".join(self.pin_names)))
+        return p
+
+    def next_timer_no(self):
+        self._timer_no += 1
+        return self._timer_no
+
+    def start_timer(self, period_us, periodic, line):
+        t = TimerModel(self, line.name, period_us, periodic, line)
+        self.timers.append(t)
+        self.timers_changed()
+        return t
+
+    def timers_changed(self):
+        self._timer_waker.notify()
+
+    def inject(self, line_name, n, rate_hz):
+        L = self.ctrl.by_name.get(line_name)
+        if L is None:
+            raise ValueError("no line %s" % line_name)
+        self.injections.append(Injection(L, n, max(1, 1000000 // rate_hz)))
+        self.timers_changed()
+
+    def _timer_thread(self):
+        ctrl = self.ctrl
+        while self.running:
+            now = ticks_us()
+            nxt = None
+            for t in self.timers:
+                if not t.active:
+                    continue
+                d = ticks_diff(t.deadline, now)
+                if d <= 0:
+                    t.fired += 1
+                    if t.periodic:
+                        t.deadline = ticks_add(t.deadline, t.period_us)
+                        if ticks_diff(t.deadline, now) <= 0:  # fell behind: skip, like a board
+                            t.deadline = ticks_add(now, t.period_us)
+                    else:
+                        t.active = 0
+                    ctrl.raise_line(t.line)
+                    now = ticks_us()
+                    d = ticks_diff(t.deadline, now)
+                if t.active and (nxt is None or d < nxt):
+                    nxt = d
+            if self.timers and not self._any_active():
+                self.timers = [t for t in self.timers if t.active]
+            if ctrl.retry:
+                ctrl.retry = 0
+                ctrl.kick()
+                self.schedq.kick()
+                if ctrl.retry and (nxt is None or nxt > RETRY_US):
+                    nxt = RETRY_US
+            for j in self.injections:
+                d = ticks_diff(j.deadline, now)
+                if d <= 0 and j.left > 0:
+                    j.left -= 1
+                    j.deadline = ticks_add(j.deadline, j.period_us)
+                    ctrl.raise_line(j.line)
+                    now = ticks_us()
+                    d = ticks_diff(j.deadline, now)
+                if j.left > 0 and (nxt is None or d < nxt):
+                    nxt = d
+            if self.injections:
+                self.injections = [j for j in self.injections if j.left > 0]
+            if nxt is not None and nxt < 0:
+                nxt = 0
+            self._timer_waker.wait(nxt)
+
+    def _any_active(self):
+        for t in self.timers:
+            if t.active:
+                return True
+        return False
+
+    # -- UART (console) ---------------------------------------------------------------------
+    def uart_attached(self, L):
+        """machine.UART.irq attached the RX line: 0x03 is now data (see _kbd_active)."""
+        if self.kbd_pending:
+            # A 0x03 arrived while the program was starting, before it took over the
+            # link (e.g. inside the harness's first frame): it is the program's data
+            # (it is still in the FIFO, in order), not a Ctrl-C.
+            self.kbd_pending = 0
+        self.uart.line = L
+        if self.uart.available():
+            # level-triggered like a UART's RX-not-empty flag: bytes already waiting
+            # raise the interrupt as soon as it is enabled
+            self.ctrl.raise_line(L)
+
+    def _uart_thread(self):
+        p = select.poll()
+        p.register(0, select.POLLIN)
+        while self.running:
+            ev = p.poll(-1)
+            if not ev:
+                continue
+            if ev[0][1] & (select.POLLHUP | select.POLLERR) and not ev[0][1] & select.POLLIN:
+                sleep_ms(20)  # no terminal attached: do not spin
+                continue
+            if self.main_waker.waiting:
+                # the main program idles and watches the console too: it takes this
+                # interrupt itself; stay out of its way (look again shortly, in case it
+                # left idle() without reading)
+                sleep_us(UART_DEFER_US)
+                continue
+            # blocking: if the main thread is servicing the UART right now, wait for it,
+            # then look again (the bytes are probably gone already)
+            got = self._uart_service(True)
+            if got == -2:
+                sleep_us(200)   # RX FIFO full: let the program drain it
+            elif got < 0:
+                sleep_ms(20)
+
+    def _uart_service(self, block):
+        """Move waiting console bytes into the RX FIFO and raise the UART line.
+        Run by the UART thread, or by the main thread when it is idle and sees the bytes
+        first (an interrupt taken on the idle CPU: one thread hop less). The lock makes
+        sure only one of them reads fd 0; reads happen only after poll() said readable,
+        so they never block. Returns the number of bytes (-1: end of file/error)."""
+        if not self._uart_lock.acquire(1 if block else 0):
+            return 0
+        got = 0
+        kbd = 0
+        uart = self.uart
+        p = self.main_waker.fd_poll  # fd 0 only; used under the lock
+        try:
+            # Flow control, as USB CDC has: with the FIFO full the bytes stay in the pty
+            # (whose writer then blocks) instead of being dropped.
+            space = uart.space()
+            if not space:
+                return -2
+            if not p.poll(0):
+                return 0
+            if MP:
+                one = self._one
+                while space:
+                    space -= 1
+                    try:
+                        n = stdin_readinto(one)
+                    except OSError:
+                        n = 0
+                    if not n:
+                        if not got:
+                            got = -1
+                        break
+                    c = one[0]
+                    got += 1
+                    if c == self.kbd_char and self._kbd_active():
+                        kbd = 1
+                    uart.put(c)  # kept in order: see uart_rx_irq and Console.run_code
+                    if not p.poll(0):
+                        break
+            else:
+                try:
+                    data = os.read(0, space if space < 4096 else 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    got = -1
+                for c in data:
+                    got += 1
+                    if c == self.kbd_char and self._kbd_active():
+                        kbd = 1
+                    uart.put(c)  # kept in order: see uart_rx_irq and Console.run_code
+        finally:
+            self._uart_lock.release()
+        if got > 0:
+            if uart.on_rx is not None:
+                uart.on_rx()
+            if kbd:
+                self.keyboard_interrupt()
+            L = uart.line
+            if L is not None and L.handler is not None:
+                self.ctrl.raise_line(L)
+            self.main_waker.notify()
+        return got
+
+    def _kbd_active(self):
+        # Ctrl-C interrupts user code, unless that code owns the serial link (a UART RX
+        # handler is attached: 0x03 is then data, e.g. inside binary frames; the app
+        # applies its own break rule) or turned it off with kbd_intr(-1).
+        if not self.user_running or self.kbd_char < 0:
+            return False
+        L = self.uart.line
+        return L is None or L.handler is None
+
+    def kbd_intr(self, ch):
+        """Like micropython.kbd_intr for the simulated console: -1 turns Ctrl-C off."""
+        self.kbd_char = ch
+
+    def keyboard_interrupt(self):
+        """Ctrl-C while user code runs: KeyboardInterrupt is raised in the main program at
+        its next idle() (the REPL and machine.idle check it). On CPython a program that
+        does not idle within KBD_GRACE_MS is interrupted anyway (interrupt_main)."""
+        self.kbd_pending = 1
+        self.main_waker.notify()
+        if not self._kbd_watch:
+            self._kbd_watch = 1
+            _thread.start_new_thread(self._kbd_later, ())
+
+    def _kbd_later(self):
+        try:
+            sleep_ms(KBD_GRACE_MS)
+            if not MP and self.kbd_pending and self._kbd_active():
+                self.kbd_pending = 0
+                _thread.interrupt_main()
+                return
+            sleep_ms(KBD_RESET_MS - KBD_GRACE_MS)
+            if self.kbd_pending and self._kbd_active():
+                # The program never idles, so the VM cannot raise KeyboardInterrupt in it:
+                # reset the board instead (the launcher restarts a VM ended by SIGUSR1
+                # as a soft reset), so mpremote and the REPL get the board back.
+                console_write(b"\r\nirqkit-sim: the program does not idle; Ctrl-C resets the board\r\n")
+                # what the host sent after the Ctrl-C (mpremote: "\r\x01") goes to the
+                # next VM, as it would stay in a board's USB buffer across the reset
+                u = self.uart
+                u.discard_through_last(self.kbd_char)
+                rest = bytearray()
+                while True:
+                    c = u.getc()
+                    if c < 0:
+                        break
+                    rest.append(c)
+                try:
+                    with open(run_dir() + "/rx-carry", "wb") as f:
+                        f.write(rest)
+                except OSError:
+                    pass
+                os.system("kill -USR1 %s" % ("$PPID" if MP else str(os.getpid())))
+        finally:
+            self._kbd_watch = 0
+
+    def stop(self):
+        self.running = 0
+        self._timer_waker.notify()
+        if self.bench is not None:
+            self.bench.close()
+
+
+_board = [None]
+
+
+def board():
+    """The VM's Hardware (created by the board program at boot, or on first use)."""
+    if _board[0] is None:
+        _board[0] = Hardware(console=False)
+    return _board[0]
+
+
+def set_board(hw):
+    _board[0] = hw
