@@ -21,7 +21,7 @@ import sys
 
 from irqkit import VERSION
 from irqkit import proto as P
-from irqkit.compat import const, ticks_ms, ticks_diff, wrap
+from irqkit.compat import const, ticks_ms, ticks_us, ticks_diff, wrap
 from irqkit.frame import FrameDecoder, FrameEncoder
 from irqkit.sched import Scheduler
 from irqkit.source import SoftSource
@@ -30,6 +30,10 @@ from irqkit.hwsource import GpioSource, TimerSource, UartSource
 from irqkit import report
 
 BREAK_QUIET_MS = const(100)
+# A stale RX event is dispatched soon after the drain that made it stale; beyond this
+# age t_empty is ignored, so ticks_us wrap-around (~537 s half period) cannot turn a
+# fresh event "stale" and strand its bytes.
+STALE_WINDOW_US = const(100000000)
 PRIO_TIMER = const(4)
 PRIO_GPIO = const(3)
 PRIO_UART = const(2)
@@ -60,6 +64,8 @@ class App:
         self.gpio_edges = 0
         self.timer = None
         self.uart_ev = None       # the RX event being handled (for TRIGGER uart)
+        self.t_empty = None       # ticks_us just before a read that found the RX FIFO empty
+        self.rx_stale = 0         # RX events whose bytes an earlier task already read
         try:
             self.uart = sched.add(UartSource("uart", self.on_rx, prio=PRIO_UART,
                                              capacity=capacity))
@@ -113,13 +119,26 @@ class App:
 
     def on_rx(self, ev):
         """UART RX task: read what arrived, feed the frame decoder, handle frames."""
+        # RX interrupts are level-triggered: a frame arriving in two chunks raises two
+        # events, and the first task reads both. The second event is stale: its bytes are
+        # gone, and whatever is readable now (the next frame) has its own, later event.
+        # Stale iff the interrupt fired before a read that found the FIFO empty (the read
+        # drained everything that had arrived by then). Handling it would answer the
+        # next TRIGGER with a t_isr older than the host's send.
+        t_empty = self.t_empty
+        if (t_empty is not None and ticks_diff(t_empty, ev.t_isr) > 0
+                and ticks_diff(ticks_us(), t_empty) < STALE_WINDOW_US):
+            self.rx_stale += 1
+            return
         self.uart_ev = ev
         buf = self.rx
         dec = self.dec
         port = self.port
         while True:
+            t0 = ticks_us()       # stamped before the read: bytes after it raise a later event
             n = port.serial_read(buf)
             if not n:
+                self.t_empty = t0
                 break
             self.t_last = ticks_ms()
             for k in range(n):
@@ -268,6 +287,7 @@ class App:
             d["link." + k] = c[k]
         d["link.unknown_type"] = self.unknown
         d["link.bad_payload"] = self.bad_payload
+        d["link.rx_stale"] = self.rx_stale
         return d
 
     def on_stats(self, seq, page):

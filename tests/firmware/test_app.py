@@ -3,6 +3,7 @@ from irqkit import proto as P
 from irqkit.frame import encode, decode_frames
 from irqkit.app import App
 from irqkit.ports.inproc import InprocPort
+from irqkit.compat import ticks_us, ticks_diff
 
 
 def _app(**kw):
@@ -50,6 +51,33 @@ def test_uart_trigger_carries_the_rx_isr_timestamp():
     src, token, t_isr, t_task, count = P.unpack_event(out[0][2])
     assert (src, token) == (P.SRC_UART, 9) and out[0][1] == 3
     assert ((t_task - t_isr) & 0x3FFFFFFF) < 0x20000000
+
+
+def _tick_past(t):
+    while ticks_diff(ticks_us(), t) <= 1:
+        pass
+
+
+def test_stale_rx_event_does_not_stamp_the_next_frame():
+    # Trial k's frame arrives in two chunks: two RX events; the first task reads both and
+    # replies. Trial k+1 arrives before the second (stale) event is dispatched: its reply
+    # must carry the timestamp of its own interrupt, not the stale one's (which predates
+    # the host's send, so device latency > round trip).
+    port, app = _app()
+    frame = encode(P.TRIGGER, 1, P.pack_trigger(P.SRC_UART, 1))
+    port.tx = bytearray()
+    port.receive(frame[:4])
+    port.receive(frame[4:])
+    assert app.sched.step()                       # task of event 1: reads both chunks
+    assert [f[1] for f in decode_frames(bytes(port.tx))] == [1]
+    _tick_past(ticks_us())
+    t_send = ticks_us()
+    _tick_past(t_send)
+    out = _exchange(port, app, encode(P.TRIGGER, 2, P.pack_trigger(P.SRC_UART, 2)))
+    assert [(f[0], f[1]) for f in out] == [(P.EVENT, 2)]
+    src, token, t_isr, t_task, count = P.unpack_event(out[0][2])
+    assert token == 2 and ticks_diff(t_isr, t_send) > 0
+    assert app.stats()["link.rx_stale"] == 1
 
 
 def test_garbage_is_counted_and_next_ping_answered():

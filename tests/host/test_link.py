@@ -197,6 +197,22 @@ def test_send_then_recv_type_and_recv_order(link: Link) -> None:
         link.recv(timeout=0.05)
 
 
+def test_take_unread_returns_what_was_read_past_the_last_frame(
+        link: Link, pty_device: tuple[str, FakeDevice]) -> None:
+    # the app's last frame and the raw REPL's "\x04\x04>" arrive in one read: the session's
+    # stop must find the prompt in the link's buffer, not wait for it on the port
+    data = encode(P.CONFIG_R, 4, P.pack_status(P.STATUS_OK)) + b"\x04\x04>"
+    pty_device[1].write(data)
+    ser = link._ser
+    for _ in range(500):              # up to ~5 s for the pty to hold all of it
+        if ser.in_waiting >= len(data):
+            break
+        select.select([], [], [], 0.01)
+    assert link.recv().type == P.CONFIG_R
+    assert link.take_unread() == b"\x04\x04>"
+    assert link.take_unread() == b""
+
+
 def test_discard_input_drops_banner_partial_frames_and_kept_frames(
         link: Link, pty_device: tuple[str, FakeDevice]) -> None:
     link.request(P.TRIGGER, P.pack_trigger(P.SRC_SOFT, 1), P.EVENT)  # keeps a timer EVENT

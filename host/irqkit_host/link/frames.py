@@ -330,6 +330,14 @@ class Link:
         self._decoder.reset()
         self._pending.clear()
 
+    def take_unread(self) -> bytes:
+        """The bytes already read from the port but not yet decoded (e.g. the REPL's
+        output after the app's last frame); clears them."""
+        data = self._rx[self._rx_pos:]
+        self._rx = b""
+        self._rx_pos = 0
+        return bytes(data)
+
     def pending_events(self) -> list[Frame]:
         """Frames received while waiting for something else (oldest first); clears them."""
         frames = list(self._pending)

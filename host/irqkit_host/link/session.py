@@ -90,11 +90,23 @@ class DeviceSession:
         try:
             self.link.request(proto.CONFIG, proto.pack_config("run", 0),
                               expect_type=proto.CONFIG_R, timeout=2.0)
-            # the raw REPL prints the exec's end markers and its prompt: "\x04\x04>"
-            self.transport.read_until(1, b"\x04>", timeout=2)
+            # the raw REPL prints the exec's end markers and its prompt: "\x04\x04>";
+            # the link may already hold them (read with the CONFIG_R frame)
+            self._wait_prompt(self.link.take_unread(), 2.0)
             self.transport.exit_raw_repl()
         except (LinkError, OSError):
             pass
+
+    def _wait_prompt(self, data: bytes, timeout: float) -> None:
+        ser = self.transport.serial
+        saved = ser.timeout
+        deadline = time.monotonic() + timeout
+        try:
+            while b"\x04>" not in data and time.monotonic() < deadline:
+                ser.timeout = min(0.05, max(0.0, deadline - time.monotonic()))
+                data += ser.read(max(1, ser.in_waiting))
+        finally:
+            ser.timeout = saved   # the Link caches the timeout it set
 
     def close(self, stop: bool = True) -> None:
         if stop:
