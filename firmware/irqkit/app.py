@@ -39,6 +39,9 @@ PRIO_GPIO = const(3)
 PRIO_UART = const(2)
 PRIO_SOFT = const(1)
 PRIO_BREAK = const(0)
+# The timer counters that add up across arm/disarm cycles (lat_max_us takes the max).
+TIMER_SUMS = ("triggers", "put", "taken", "overflow", "merged", "deferred", "debounced",
+              "errors", "delivered")
 
 
 class App:
@@ -63,6 +66,7 @@ class App:
         self.response_pin = response_pin
         self.gpio_edges = 0
         self.timer = None
+        self.timer_done = {}      # counters of disarmed timers: STATS keeps reporting them
         self.uart_ev = None       # the RX event being handled (for TRIGGER uart)
         self.t_empty = None       # ticks_us just before a read that found the RX FIFO empty
         self.rx_stale = 0         # RX events whose bytes an earlier task already read
@@ -239,8 +243,7 @@ class App:
         status = P.STATUS_OK
         if src == P.SRC_TIMER:
             if self.timer is not None:
-                self.sched.remove(self.timer)
-                self.timer = None
+                self.retire_timer()
             if param:
                 try:
                     self.timer = self.sched.add(TimerSource("timer", self.on_tick, param,
@@ -265,6 +268,29 @@ class App:
             status = P.ERR_UNKNOWN_SOURCE
         self.send_bytes(P.ARM_R, seq, P.pack_arm_r(src, status, mode))
 
+    def retire_timer(self):
+        """Disarm the timer, folding its counters into timer_done: a disarmed (or
+        re-armed) timer's triggers, overflows and deliveries stay visible in STATS."""
+        s = report.source_stats(self.timer)
+        self.sched.remove(self.timer)
+        self.timer = None
+        done = self.timer_done
+        for k in TIMER_SUMS:
+            done[k] = done.get(k, 0) + s[k]
+        done["lat_max_us"] = max(done.get("lat_max_us", 0), s["lat_max_us"])
+
+    def timer_stats(self, d):
+        """Add the disarmed timers' counters to STATS' "timer.*" (mode "off" if none)."""
+        done = self.timer_done
+        if not done:
+            return
+        if self.timer is None:
+            d["timer.mode"] = "off"
+            d["timer.pending"] = 0
+        for k in done:
+            now = d.get("timer." + k, 0)
+            d["timer." + k] = max(now, done[k]) if k == "lat_max_us" else now + done[k]
+
     # -- statistics ---------------------------------------------------------------------------
     def stats(self):
         d = {}
@@ -282,6 +308,7 @@ class App:
             s = st["sources"][name]
             for k in s:
                 d[name + "." + k] = s[k]
+        self.timer_stats(d)
         c = self.dec.counters()
         for k in c:
             d["link." + k] = c[k]
@@ -301,6 +328,7 @@ class App:
 
     def reset_stats(self):
         report.reset(self.sched)
+        self.timer_done = {}
         self.dec.reset_counters()
         self.unknown = 0
         self.bad_payload = 0
@@ -314,8 +342,7 @@ class App:
         finally:
             self.running = False
             if self.timer is not None:
-                self.sched.remove(self.timer)
-                self.timer = None
+                self.retire_timer()
             _kbd_intr_restore(kbd)
 
 

@@ -180,3 +180,24 @@ def test_frames_containing_0x03_do_not_stop_the_app():
     out = _exchange(port, app, frame)
     assert out == [(P.PONG, 3, b"\x03\x03\r\x03")]
     assert not app.ctrl_c
+
+
+def test_timer_counters_survive_disarm_and_rearm():
+    """Issue 10.5: a disarmed timer's counters stay in STATS; a re-armed one adds to them."""
+    port, app = _app()
+    _exchange(port, app, encode(P.ARM, 1, P.pack_arm(P.SRC_TIMER, 1000)))
+    tim = port.timers[0]
+    port.tick(tim)
+    port.tick(tim)
+    app.sched.run_once()
+    _exchange(port, app, encode(P.ARM, 2, P.pack_arm(P.SRC_TIMER, 0)))
+    d = app.stats()
+    assert d["timer.triggers"] == 2 and d["timer.delivered"] == 2
+    assert d["timer.mode"] == "off" and d["timer.overflow"] == 0
+    _exchange(port, app, encode(P.ARM, 3, P.pack_arm(P.SRC_TIMER, 1000)))
+    port.tick(port.timers[0])
+    app.sched.run_once()
+    d = app.stats()
+    assert d["timer.triggers"] == 3 and d["timer.delivered"] == 3 and d["timer.put"] == 3
+    app.reset_stats()
+    assert app.stats()["timer.triggers"] == 0
