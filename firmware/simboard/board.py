@@ -11,7 +11,7 @@ from simboard.clock import ticks_us, ticks_diff, ticks_add
 from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
                               stdin_readinto)
 from simboard.controller import Controller
-from simboard.peripherals import Pad, TimerModel, Injection, Uart
+from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
 from simboard.bench import BenchServer
 from simboard.schedq import ScheduleQueue
 from simboard import personality
@@ -37,6 +37,7 @@ class Hardware:
             self.pins[n] = Pad(self, n)
         self.timers = []
         self.injections = []
+        self.trains = []
         self._timer_no = 0
         self.uart = Uart(self)
         self.console = console
@@ -133,6 +134,19 @@ class Hardware:
         self.injections.append(Injection(L, n, max(1, 1000000 // rate_hz)))
         self.timers_changed()
 
+    def stimulate(self, pads, steps):
+        """Queue a timed edge list (EdgeTrain) for the hardware thread; returns at once."""
+        self.trains.append(EdgeTrain(pads, steps))
+        self.timers_changed()
+
+    def _run_trains(self, now, nxt):
+        for tr in self.trains:
+            d = tr.due(now)
+            if d is not None and (nxt is None or d < nxt):
+                nxt = d
+        self.trains = [tr for tr in self.trains if tr.i < len(tr.steps)]
+        return nxt
+
     def _timer_thread(self):
         ctrl = self.ctrl
         while self.running:
@@ -175,6 +189,8 @@ class Hardware:
                     nxt = d
             if self.injections:
                 self.injections = [j for j in self.injections if j.left > 0]
+            if self.trains:
+                nxt = self._run_trains(ticks_us(), nxt)
             if nxt is not None and nxt < 0:
                 nxt = 0
             self._timer_waker.wait(nxt)
