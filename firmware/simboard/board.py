@@ -38,6 +38,7 @@ class Hardware:
         self.timers = []
         self.injections = []
         self.trains = []
+        self._trains_lock = _thread.allocate_lock()
         self._timer_no = 0
         self.uart = Uart(self)
         self.console = console
@@ -136,15 +137,20 @@ class Hardware:
 
     def stimulate(self, pads, steps):
         """Queue a timed edge list (EdgeTrain) for the hardware thread; returns at once."""
-        self.trains.append(EdgeTrain(pads, steps))
-        self.timers_changed()
+        tr = EdgeTrain(pads, steps)
+        tr.due(ticks_us())   # the first edge now, from the caller (as `set` does): a reply
+        if tr.i < len(tr.steps):   # that follows it sees it on the wire
+            with self._trains_lock:   # the hardware thread replaces the list as trains end
+                self.trains.append(tr)
+            self.timers_changed()
 
     def _run_trains(self, now, nxt):
         for tr in self.trains:
             d = tr.due(now)
             if d is not None and (nxt is None or d < nxt):
                 nxt = d
-        self.trains = [tr for tr in self.trains if tr.i < len(tr.steps)]
+        with self._trains_lock:
+            self.trains = [tr for tr in self.trains if tr.i < len(tr.steps)]
         return nxt
 
     def _timer_thread(self):
