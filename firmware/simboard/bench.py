@@ -6,13 +6,20 @@ import select
 import socket
 import os
 
-from simboard.runtime import sockaddr_un, sleep_us
+EAGAIN = 11   # errno on Linux (the simulator's host): the socket would block
+
+from simboard.runtime import sockaddr_un
 from simboard.peripherals import TRIGGERS
 
 MAX_LINE = 1024
+MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
+MAX_EDGES = 200000  # steps in one timed stimulus command
 
-HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | state | "
-        "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats")
+HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | "
+        "bounce PIN N T_US LEVEL | train PIN N RATE_HZ [JITTER_US] | "
+        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse) | state | "
+        "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats; "
+        "timed stimulus runs on the board's clock and the reply comes at once")
 
 
 def _int(text, what):
@@ -35,6 +42,8 @@ class BenchServer:
         self.ls.listen(4)
         self.clients = {}
         self.running = 1
+        self.dropped_clients = 0   # disconnected for owing more than MAX_OUT unread bytes
+        self.seed = 12345
 
     def close(self):
         self.running = 0
@@ -59,20 +68,25 @@ class BenchServer:
                         s = self.ls.accept()[0]
                     except OSError:
                         continue
-                    self.clients[s.fileno()] = [s, b"", 0]
+                    s.setblocking(False)
+                    self.clients[s.fileno()] = [s, b"", 0, b""]   # sock, inbuf, skipping, outbuf
                     p.register(s, select.POLLIN)
                     continue
                 c = self.clients.get(fd)
                 if c is None:
                     continue
+                if ev & select.POLLOUT:
+                    self._flush(p, c)
+                if not (ev & (select.POLLIN | select.POLLHUP | select.POLLERR)):
+                    continue
                 try:
                     data = c[0].recv(512)
-                except OSError:
+                except OSError as e:
+                    if e.args and e.args[0] == EAGAIN:
+                        continue
                     data = b""
                 if not data:
-                    p.unregister(c[0])
-                    c[0].close()
-                    del self.clients[fd]
+                    self._drop(p, c)
                     continue
                 buf = c[1] + data
                 while True:
@@ -83,22 +97,41 @@ class BenchServer:
                     buf = buf[i + 1:]
                     if c[2]:  # the end of an over-long line: one reply for it
                         c[2] = 0
-                        self._reply(c[0], "err malformed: line longer than %d bytes" % MAX_LINE)
+                        c[3] += ("err malformed: line longer than %d bytes\n" % MAX_LINE).encode()
                     else:
-                        self._reply(c[0], self.handle_bytes(line))
+                        c[3] += (self.handle_bytes(line) + "\n").encode()
                 if len(buf) > MAX_LINE:
                     buf = b""
                     c[2] = 1  # discard up to the next newline
                 c[1] = buf
+                self._flush(p, c)
 
-    def _reply(self, s, text):
-        data = (text + "\n").encode()
+    def _drop(self, p, c):
         try:
-            while data:
-                n = s.send(data)
-                data = data[n:]
-        except OSError:
+            p.unregister(c[0])
+        except (OSError, KeyError):
             pass
+        self.clients.pop(c[0].fileno(), None)
+        c[0].close()
+
+    def _flush(self, p, c):
+        """Send what the socket takes now, never wait: a client that does not read keeps
+        its replies here; past MAX_OUT it is disconnected (counted in `state`)."""
+        try:
+            while c[3]:
+                n = c[0].send(c[3])
+                if not n:
+                    break
+                c[3] = c[3][n:]
+        except OSError as e:
+            if not (e.args and e.args[0] == EAGAIN):
+                self._drop(p, c)
+                return
+        if len(c[3]) > MAX_OUT:
+            self.dropped_clients += 1
+            self._drop(p, c)
+            return
+        p.modify(c[0], select.POLLIN | (select.POLLOUT if c[3] else 0))
 
     def handle_bytes(self, raw):
         try:
@@ -114,6 +147,72 @@ class BenchServer:
             return "err %s" % e
         except Exception as e:  # never let a command kill the bench
             return "err internal: %s: %s" % (type(e).__name__, e)
+
+    def _input(self, name):
+        p = self._pin(name)
+        if p.output:
+            raise ValueError("%s is an output (driven by the firmware)" % p.name)
+        return p
+
+    def _rand(self, n):
+        """0..n-1 from a small LCG (no allocation-heavy random module needed)."""
+        self.seed = (self.seed * 1103515245 + 12345) & 0x7FFFFFFF
+        return (self.seed >> 8) % n if n > 0 else 0
+
+    def _stimulus(self, cmd, w):
+        if cmd == "bounce":
+            self._args(w, 4, 4, "bounce PIN N T_US LEVEL")
+            p = self._input(w[1])
+            n = _int(w[2], "N")
+            t = _int(w[3], "T_US")
+            if w[4] not in ("0", "1"):
+                raise ValueError("LEVEL must be 0 or 1, got %r" % w[4])
+            self._bound(n, 1, MAX_EDGES, "N")
+            self._bound(t, 0, 10000000, "T_US")
+            lvl = int(w[4])
+            steps = bounce_steps(0, p.level, n, t, lvl)
+            self.hw.stimulate([p], steps)
+            return "ok %s bouncing %d edges over %d us, settling at %d" % (p.name, n, t, lvl)
+        if cmd == "train":
+            self._args(w, 3, 4, "train PIN N RATE_HZ [JITTER_US]")
+            p = self._input(w[1])
+            n = _int(w[2], "N")
+            rate = _int(w[3], "RATE_HZ")
+            jit = _int(w[4], "JITTER_US") if len(w) > 4 else 0
+            self._bound(n, 1, MAX_EDGES // 2, "N")
+            self._bound(rate, 1, 100000, "RATE_HZ")
+            period = 1000000 // rate
+            self._bound(jit, 0, period // 4, "JITTER_US (at most a quarter period)")
+            v = p.level
+            steps = []
+            for i in range(n):
+                t0 = i * period + (self._rand(2 * jit + 1) - jit if jit else 0)
+                if t0 < 0:
+                    t0 = 0
+                steps.append((t0, 0, 1 - v))
+                steps.append((t0 + period // 2, 0, v))
+            self.hw.stimulate([p], steps)
+            return "ok %s train of %d pulses at %d Hz, jitter %d us" % (p.name, n, rate, jit)
+        self._args(w, 4, 5, "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES]")
+        a = self._input(w[1])
+        b = self._input(w[2])
+        if a is b:
+            raise ValueError("quad needs two different pins")
+        steps_n = _int(w[3], "STEPS")
+        rate = _int(w[4], "RATE_HZ")
+        bn = _int(w[5], "BOUNCE_EDGES") if len(w) > 5 else 0
+        self._bound(abs(steps_n), 1, MAX_EDGES // 4, "|STEPS|")
+        self._bound(rate, 1, 50000, "RATE_HZ")
+        self._bound(bn, 0, 8, "BOUNCE_EDGES")
+        if bn % 2:
+            raise ValueError("BOUNCE_EDGES must be even (each bounce leaves the new level)")
+        self.hw.stimulate([a, b], quad_steps(a.level, b.level, steps_n, 1000000 // rate, bn))
+        return "ok quadrature %d steps on %s/%s at %d Hz, bounce %d" % (
+            steps_n, a.name, b.name, rate, bn)
+
+    def _bound(self, v, lo, hi, what):
+        if v < lo or v > hi:
+            raise ValueError("%s must be %d..%d" % (what, lo, hi))
 
     def _pin(self, name):
         p = self.hw.pins.get(name.upper())
@@ -167,16 +266,17 @@ class BenchServer:
             if p.output:
                 raise ValueError("%s is an output (driven by the firmware)" % p.name)
             v = p.level
-            p.drive(1 - v)
-            if width:
-                sleep_us(width)
-            p.drive(v)
-            return "ok %s pulsed %d us" % (p.name, width)
+            hw.stimulate([p], [(0, 0, 1 - v), (width, 0, v)])
+            return "ok %s pulsing %d us" % (p.name, width)
+        if cmd in ("bounce", "train", "quad"):
+            return self._stimulus(cmd, words)
         if cmd == "state":
             self._args(words, 0, 0, "state")
             st = hw.ctrl.state()
             st["uart"] = {"received": hw.uart.received, "dropped": hw.uart.dropped}
             st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
+            st["bench"] = {"clients": len(self.clients), "dropped_clients": self.dropped_clients,
+                           "stimulus_active": len(hw.trains)}
             st["timers"] = len([t for t in hw.timers if t.active])
             st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
@@ -193,6 +293,9 @@ class BenchServer:
             if L is None:
                 raise ValueError("no interrupt line %s" % name)
             hw.inject(name, n, rate)
+            if L.handler is None:   # raised with no handler: each one only counted, coalesced
+                return ("ok injecting %d on %s at %d Hz; nothing attached to %s: every "
+                        "event will only be counted as coalesced" % (n, name, rate, name))
             return "ok injecting %d on %s at %d Hz" % (n, name, rate)
         if cmd == "raise":
             self._args(words, 1, 1, "raise LINE")
@@ -218,3 +321,38 @@ class BenchServer:
                 L.raised = L.runs = L.coalesced = 0
             return "ok"
         return "err unknown command %r (try help)" % words[0]
+
+
+def bounce_steps(k, level, n, t_us, settle):
+    """n edges spread over t_us on pad k, then the settle level (one more edge if needed)."""
+    steps = []
+    v = level
+    gap = t_us // n if n else 0
+    for i in range(n):
+        v = 1 - v
+        steps.append((i * gap, k, v))
+    if v != settle:
+        steps.append((t_us, k, settle))
+    return steps
+
+
+def quad_steps(a, b, n, period_us, bounce):
+    """Gray-code steps on pads 0 (A) and 1 (B): n > 0 forward (A leads), n < 0 reverse.
+    Each change may chatter `bounce` extra edges (even: the new level stays) 1 us apart,
+    all within a quarter of the step period."""
+    steps = []
+    fwd = n > 0
+    for i in range(abs(n)):
+        t = i * period_us
+        # forward order of (A,B): 00 -> 10 -> 11 -> 01 -> 00: flip A when A == B
+        flip_a = (a == b) if fwd else (a != b)
+        k = 0 if flip_a else 1
+        new = 1 - (a if flip_a else b)
+        for j in range(bounce):
+            steps.append((t + j, k, new if j % 2 == 0 else 1 - new))
+        steps.append((t + bounce, k, new))
+        if flip_a:
+            a = new
+        else:
+            b = new
+    return steps

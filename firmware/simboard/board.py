@@ -11,7 +11,7 @@ from simboard.clock import ticks_us, ticks_diff, ticks_add
 from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
                               stdin_readinto)
 from simboard.controller import Controller
-from simboard.peripherals import Pad, TimerModel, Injection, Uart
+from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
 from simboard.bench import BenchServer
 from simboard.schedq import ScheduleQueue
 from simboard import personality
@@ -37,6 +37,8 @@ class Hardware:
             self.pins[n] = Pad(self, n)
         self.timers = []
         self.injections = []
+        self.trains = []
+        self._trains_lock = _thread.allocate_lock()
         self._timer_no = 0
         self.uart = Uart(self)
         self.console = console
@@ -133,6 +135,24 @@ class Hardware:
         self.injections.append(Injection(L, n, max(1, 1000000 // rate_hz)))
         self.timers_changed()
 
+    def stimulate(self, pads, steps):
+        """Queue a timed edge list (EdgeTrain) for the hardware thread; returns at once."""
+        tr = EdgeTrain(pads, steps)
+        tr.due(ticks_us())   # the first edge now, from the caller (as `set` does): a reply
+        if tr.i < len(tr.steps):   # that follows it sees it on the wire
+            with self._trains_lock:   # the hardware thread replaces the list as trains end
+                self.trains.append(tr)
+            self.timers_changed()
+
+    def _run_trains(self, now, nxt):
+        for tr in self.trains:
+            d = tr.due(now)
+            if d is not None and (nxt is None or d < nxt):
+                nxt = d
+        with self._trains_lock:
+            self.trains = [tr for tr in self.trains if tr.i < len(tr.steps)]
+        return nxt
+
     def _timer_thread(self):
         ctrl = self.ctrl
         while self.running:
@@ -175,6 +195,8 @@ class Hardware:
                     nxt = d
             if self.injections:
                 self.injections = [j for j in self.injections if j.left > 0]
+            if self.trains:
+                nxt = self._run_trains(ticks_us(), nxt)
             if nxt is not None and nxt < 0:
                 nxt = 0
             self._timer_waker.wait(nxt)

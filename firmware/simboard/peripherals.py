@@ -3,7 +3,7 @@
 # through simboard.machine (MicroPython's machine API); the bench drives them from outside.
 #
 # No f-strings (keep the same syntax rules as the core).
-from simboard.clock import ticks_us, ticks_add
+from simboard.clock import ticks_us, ticks_add, ticks_diff
 
 EDGE_RISING = 1
 EDGE_FALLING = 2
@@ -49,6 +49,31 @@ class TimerModel:
     def deinit(self):
         self.active = 0
         self.hw.timers_changed()
+
+
+class EdgeTrain:
+    """Timed stimulus on a pad, run by the hardware thread's clock (not the bench loop):
+    a list of (offset_us from the start, level) steps driven in order. Pulses, bounce
+    bursts, pulse trains and quadrature are all built from these."""
+
+    def __init__(self, pads, steps):
+        self.pads = pads          # steps index into pads: (offset_us, pad_index, level)
+        self.steps = steps
+        self.i = 0
+        self.start = ticks_us()
+        self.driven = 0
+
+    def due(self, now):
+        """Drive every step whose time has come; return us until the next, or None."""
+        while self.i < len(self.steps):
+            off, k, v = self.steps[self.i]
+            d = ticks_diff(ticks_add(self.start, off), now)
+            if d > 0:
+                return d
+            self.pads[k].drive(v)
+            self.driven += 1
+            self.i += 1
+        return None
 
 
 class Injection:
