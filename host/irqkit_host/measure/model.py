@@ -55,6 +55,8 @@ class Run:
     stats: dict[str, Any] = field(default_factory=dict)
     host_link: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    malformed: int = 0            # device replies that did not decode (host_link.malformed)
+    malformed_first: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

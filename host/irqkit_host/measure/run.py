@@ -82,4 +82,8 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                 summarize(run_.results[0].baseline_rtt_us)["p50"], session.port)):
             log(f"irqkit measure: warning: {warning}")
         run_.host_link = link.counters()
+        run_.host_link["malformed"] = run_.malformed
+        if run_.malformed:
+            log(f"irqkit measure: warning: the device sent {run_.malformed} malformed "
+                f"reply(ies), counted in host_link.malformed (first: {run_.malformed_first})")
         return run_
