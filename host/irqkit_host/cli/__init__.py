@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import NoReturn, Sequence
 
 from ..errors import IrqkitError
-from . import boards, deploy, measure, sim
+from . import boards, deploy, measure, report, sim
 
 #: subcommand -> module with HELP, add_arguments(parser) and run(args) -> exit status
 COMMANDS: dict[str, ModuleType] = {
@@ -20,6 +20,7 @@ COMMANDS: dict[str, ModuleType] = {
     "deploy": deploy,
     "measure": measure,
     "boards": boards,
+    "report": report,
 }
 
 
