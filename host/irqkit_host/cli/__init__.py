@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from types import ModuleType
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from ..errors import IrqkitError
-from . import boards, deploy, measure, sim
+from . import boards, deploy, measure, report, sim
 
 #: subcommand -> module with HELP, add_arguments(parser) and run(args) -> exit status
 COMMANDS: dict[str, ModuleType] = {
@@ -20,15 +20,24 @@ COMMANDS: dict[str, ModuleType] = {
     "deploy": deploy,
     "measure": measure,
     "boards": boards,
+    "report": report,
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line (``irqkit measure: error: ...``, exit 2), as the README
+    promises, instead of argparse's usage block; ``--help`` still prints the full usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="irqkit",
         description="Interrupt framework for MicroPython/CircuitPython: simulator, deploy, latency harness.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for name, module in COMMANDS.items():
         p = sub.add_parser(name, help=module.HELP)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import MeasureError, UsageError
@@ -36,11 +38,29 @@ def _check_outputs(args: argparse.Namespace) -> None:
         path = getattr(args, flag)
         if path is None:
             continue
-        parent = Path(path).resolve().parent
+        target = Path(path)
+        parent = target.resolve().parent
+        if target.is_dir():
+            raise UsageError(f"--{flag} {path}: is a directory, give a file name")
         if not parent.is_dir():
-            raise UsageError(f"--{flag} {path}: directory {parent} does not exist")
+            what = "is not a directory" if parent.exists() or _under_file(parent) else "does not exist"
+            raise UsageError(f"--{flag} {path}: {parent} {what}")
+        try:
+            # a real write (not os.access: root passes that everywhere), removed at once
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".irqkit-probe-"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--{flag} {path}: cannot write in {parent}: "
+                             f"{exc.strerror or exc}") from None
+        if target.exists() and not os.access(target, os.W_OK):
+            raise UsageError(f"--{flag} {path}: the file is not writable")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot}: the plot is a PNG, give a .png file name")
+
+
+def _under_file(path: Path) -> bool:
+    """True when some ancestor of path is a regular file (``out.json/x.csv``)."""
+    return any(p.is_file() for p in path.parents) or path.is_file()
 
 
 def write_outputs(run: Run, args: argparse.Namespace) -> None:

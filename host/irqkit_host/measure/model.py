@@ -1,11 +1,30 @@
 """What a measurement is: samples, per-source results and a run, and their JSON shape
 (ARCHITECTURE.md §5, ``irqkit_host/measure_schema.json``)."""
+
 from __future__ import annotations
 
+import datetime
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import irqkit
+
 from .stats import summarize
+
+#: bumped when a field changes meaning or moves (2: target identity, skipped, hello.port_module)
+SCHEMA_VERSION = 2
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def hello_json(hello: dict[str, Any]) -> dict[str, Any]:
+    """The HELLO info as written to JSON: the wire's ``port`` (the firmware's port module)
+    becomes ``port_module``, so "port" means one thing in a result: the target's URL."""
+    return {("port_module" if k == "port" else k): v for k, v in hello.items()}
+
 
 
 @dataclass
@@ -55,13 +74,25 @@ class Run:
     stats: dict[str, Any] = field(default_factory=dict)
     host_link: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    requested: int = 0                 # trials asked for per source
+    skipped: dict[str, str] = field(default_factory=dict)   # source -> why it was not measured
+    started_at: str = field(default_factory=_now)
+    host: str = field(default_factory=socket.gethostname)
+    device_id: str | None = None
+    malformed: int = 0            # device replies that did not decode (host_link.malformed)
+    malformed_first: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "target": {"port": self.port, "board": self.board, "runtime": self.runtime},
+            "schema_version": SCHEMA_VERSION,
+            "target": {"port": self.port, "board": self.board, "runtime": self.runtime,
+                       "irqkit_version": irqkit.VERSION, "device_id": self.device_id,
+                       "host": self.host, "started_at": self.started_at},
+            "requested": self.requested,
             "results": [r.to_json() for r in self.results],
+            "skipped": [{"source": s, "reason": why} for s, why in self.skipped.items()],
             "stats": self.stats,
-            "hello": self.hello,
+            "hello": hello_json(self.hello),
             "host_link": self.host_link,
             "complete": self.error is None,
         }

@@ -57,9 +57,12 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
         raw_sources = info.get("sources", "")
         available = list(raw_sources) if isinstance(raw_sources, list) else [
             s for s in str(raw_sources).split(",") if s]
-        sources, _skipped = choose_sources(source, available)
+        sources, skipped = choose_sources(source, available)
         run_ = Run(port=session.port, board=str(info.get("board", bd["name"])),
-                   runtime=str(info.get("runtime", "")), hello=info)
+                   runtime=str(info.get("runtime", "")), hello=info, requested=count,
+                   device_id=str(info["id"]) if info.get("id") else None,
+                   skipped={s: "the device does not offer it (HELLO sources: "
+                               f"{','.join(available) or 'none'})" for s in skipped})
         gpio_trigger = None
         if "gpio" in sources:
             # a simulated board is driven through its bench channel, whatever its real wiring
@@ -72,6 +75,7 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                 if source == "gpio":
                     raise
                 sources.remove("gpio")
+                run_.skipped["gpio"] = str(exc)
                 log(f"irqkit measure: skipping gpio: {exc}")
         try:
             measure_session(link, session.ticks_hz, run_, sources, count, Progress(progress),
@@ -82,4 +86,8 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                 summarize(run_.results[0].baseline_rtt_us)["p50"], session.port)):
             log(f"irqkit measure: warning: {warning}")
         run_.host_link = link.counters()
+        run_.host_link["malformed"] = run_.malformed
+        if run_.malformed:
+            log(f"irqkit measure: warning: the device sent {run_.malformed} malformed "
+                f"reply(ies), counted in host_link.malformed (first: {run_.malformed_first})")
         return run_

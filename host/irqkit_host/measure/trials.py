@@ -8,6 +8,7 @@ the transport baseline.
 from __future__ import annotations
 
 import contextlib
+import struct
 import sys
 import time
 from typing import Any, Callable, Iterator
@@ -51,6 +52,10 @@ class Progress:
             yield bar.update
 
 
+class MalformedReply(LinkError):
+    """The device answered with a payload the protocol does not allow (the device's fault)."""
+
+
 class Measurer:
     """Drives the trials for each source over one Link."""
 
@@ -63,6 +68,22 @@ class Measurer:
         self.gpio_trigger = gpio_trigger
         self.timer_period_us = timer_period_us
         self.token = 0
+        self.malformed = 0         # replies whose payload did not decode (host_link.malformed)
+        self.first_malformed = ""  # the first one, named in the run's log line
+
+    def _decode(self, unpack: Callable[[bytes], Any], payload: bytes, what: str) -> Any:
+        """Decode a device reply; a payload that does not decode is counted and raised as
+        :class:`MalformedReply` (never a ValueError traceback)."""
+        try:
+            return unpack(payload)
+        except (ValueError, struct.error, IndexError, UnicodeDecodeError) as exc:
+            self._count_malformed(f"{what} reply: {exc} ({len(payload)} bytes)")
+            raise MalformedReply(f"device sent a malformed {what} reply: {exc}") from None
+
+    def _count_malformed(self, what: str) -> None:
+        self.malformed += 1
+        if not self.first_malformed:
+            self.first_malformed = what
 
     def _next_token(self) -> int:
         self.token = (self.token + 1) % (1 << 29)   # device keeps 29-bit values
@@ -78,7 +99,12 @@ class Measurer:
             for _ in range(n):
                 t0 = time.perf_counter_ns()
                 try:
-                    self.link.ping(payload, timeout=TRIAL_TIMEOUT_S)
+                    got = self.link.request(proto.PING, payload, expect_type=proto.PONG,
+                                            timeout=TRIAL_TIMEOUT_S)
+                    if got != payload:
+                        self._count_malformed(f"PONG reply: does not echo the PING payload "
+                                              f"({len(got)} bytes)")
+                        raise LinkTimeout("malformed PONG")
                 except LinkTimeout:
                     misses += 1
                     if misses >= GIVE_UP_AFTER:
@@ -91,7 +117,7 @@ class Measurer:
     def arm(self, source: str, param: int = 0) -> str:
         payload = self.link.request(proto.ARM, proto.pack_arm(proto.SOURCE_IDS[source], param),
                                     expect_type=proto.ARM_R, timeout=2.0)
-        _src, status, mode = proto.unpack_arm_r(payload)
+        _src, status, mode = self._decode(proto.unpack_arm_r, payload, "ARM_R")
         if status != proto.STATUS_OK:
             raise DeviceError(status, proto.ARM, f"cannot arm {source}")
         return mode
@@ -115,8 +141,16 @@ class Measurer:
                         raise LinkError(f"device stopped answering {source} triggers") from None
                     continue
                 t1 = time.perf_counter_ns()
+                try:
+                    _s, tok, t_isr, t_task, _count = self._decode(proto.unpack_event, payload, "EVENT")
+                except MalformedReply:
+                    res.lost += 1      # counted twice on purpose: a lost trial and a malformed reply
+                    misses += 1
+                    if misses >= GIVE_UP_AFTER:
+                        raise LinkError(f"device stopped answering {source} triggers "
+                                        f"(last reply malformed)") from None
+                    continue
                 misses = 0
-                _s, tok, t_isr, t_task, _count = proto.unpack_event(payload)
                 if tok != token:
                     res.lost += 1
                     continue
@@ -159,7 +193,10 @@ class Measurer:
                 f = self.link.recv_type(proto.EVENT, timeout=left)
             except LinkTimeout:
                 return None
-            ev = proto.unpack_event(f.payload)
+            try:
+                ev = self._decode(proto.unpack_event, f.payload, "EVENT")
+            except MalformedReply:
+                continue
             if ev[0] == src and ev[1] >= token:
                 return ev
 
@@ -177,7 +214,10 @@ class Measurer:
                     except LinkTimeout:
                         break
                     now = time.perf_counter_ns()
-                    ev = proto.unpack_event(f.payload)
+                    try:
+                        ev = self._decode(proto.unpack_event, f.payload, "EVENT")
+                    except MalformedReply:
+                        continue
                     if ev[0] != proto.SRC_TIMER:
                         continue
                     arrivals.append(now)
@@ -239,10 +279,23 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
                 m.gpio(count, res)
             else:
                 m.timer(count, res)
-        except (DeviceError, TriggerError) as exc:
+        except (DeviceError, TriggerError, MalformedReply) as exc:
             res.error = str(exc)
             res.lost = count - len(res.samples)
         except LinkError:
             res.lost = count - len(res.samples)
             raise
-    run.stats = link.stats(timeout=2.0)
+    try:
+        run.stats = link.stats(timeout=2.0)
+    except LinkTimeout:
+        raise
+    except LinkError as exc:
+        # a STATS reply that does not decode (the link layer raises LinkError for it):
+        # the measured results stand, the stats are missing and say why
+        if "bad STATS reply" not in str(exc):
+            raise
+        m._count_malformed(f"STATS reply: {exc}")
+        run.stats = {"error": str(exc)}
+    finally:
+        run.malformed = m.malformed
+        run.malformed_first = m.first_malformed

@@ -33,6 +33,45 @@ from .process import ManagedProcess
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 RUNTIMES = ("micropython", "cpython")
+RUN_DIR_PREFIX = "irqkit-sim-"
+OWNER_FILE = "owner"          # "PID STARTTIME" of the launcher that made the run dir
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc), "" where unknown: with
+    the pid it names one process, so a reused pid does not keep a dead owner's dir alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _owner_alive(owner: str) -> bool:
+    pid_s, _, started = owner.partition(" ")
+    try:
+        pid = int(pid_s)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True             # unreadable or someone else's: leave it alone
+    return not started or _start_time(pid) in ("", started)
+
+
+def reap_dead_run_dirs(tmp: str | None = None) -> list[Path]:
+    """Remove the run dirs of launchers that died without cleaning up (SIGKILL); -> removed.
+    Dirs without an owner file (being created, or from an older irqkit) are left alone."""
+    removed = []
+    for d in Path(tmp or tempfile.gettempdir()).glob(RUN_DIR_PREFIX + "*"):
+        try:
+            owner = (d / OWNER_FILE).read_text()
+        except OSError:
+            continue
+        if not _owner_alive(owner):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def _firmware_dir() -> Path:
@@ -96,7 +135,9 @@ class SimBoard(ManagedProcess):
         self.board = board
         self._board_json = _board_json(board)
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.run_dir = Path(tempfile.mkdtemp(prefix="irqkit-sim-"))
+        reap_dead_run_dirs()
+        self.run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIR_PREFIX))
+        (self.run_dir / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}")
         self._own_flash = flash is None
         try:
             if flash is None:
