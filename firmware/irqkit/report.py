@@ -32,6 +32,10 @@ def stats(sched):
          "last_error_source": sched.last_error_source, "sources": {}}
     for s in sched.sources:
         d["sources"][s.name] = source_stats(s)
+    for p in sched.polled:   # storm guards (irqkit.storm): mode in force, transitions
+        g = getattr(p, "src", None)
+        if g is not None and p is not g:
+            d["sources"][g.name]["storm"] = p.stats()
     pc = getattr(sched.port, "counters", None)   # port-level losses, e.g. keypad overflow
     if pc is not None:
         d["port"] = pc()
