@@ -80,8 +80,9 @@ p = machine.Pin(15, machine.Pin.IN, machine.Pin.PULL_DOWN)
 p.irq(handler=h, trigger=machine.Pin.IRQ_RISING, hard=True)
 """)
     with BenchClient(b.bench) as bench:
-        for _ in range(50):
-            bench.pulse("15", 200)        # 200 us apart: normally each edge runs before the next
+        # 50 pulses at 1 kHz, timed by the hardware model's clock like a signal generator
+        # (bench commands return at once; back-to-back `pulse`s would overlap)
+        bench.cmd("train 15 50 1000")
         n = wait_for(t, "n[0]", lambda v: v >= 50, timeout=3.0)
         line = bench.state()["lines"]["15"]
     # Every edge ran the handler or, when the host stalled the VM past the next edge, was
