@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from irqkit import proto as P
 from irqkit.frame import FrameDecoder, encode
 from irqkit_host.cli import main
+from irqkit_host.link.session import READY_MARKER
 from irqkit_host.measure import measure
 
 PING_PAYLOAD = b"irqkit\x00\x03"
@@ -85,7 +86,7 @@ class FakeDevice(threading.Thread):
         elif b"\x01" in data:
             self.write(BANNER)
         if b"\x04" in data:                  # end of the exec'd code: the app runs
-            self.write(b"OK")
+            self.write(b"OK" + READY_MARKER + b"\r\n")   # as the session's prelude prints
             self.frames = True
 
     def run(self) -> None:

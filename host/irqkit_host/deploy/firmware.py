@@ -61,8 +61,8 @@ def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
 
 def app_start_code(board: dict[str, Any]) -> list[str]:
     """Raw-REPL commands that start the latency responder on this board: all but the last
-    run to completion, the last starts the app (and does not return)."""
-    kbd_off = "try:\n import micropython\n micropython.kbd_intr(-1)\nexcept (ImportError, AttributeError):\n pass\n"
+    run to completion, the last starts the app (and does not return). DeviceSession runs
+    the last one behind its prelude (Ctrl-C off, then a ready marker)."""
     app = board["firmware"].get("app")
     if app is not None:
         # A small board's own responder: each module imported by a command of its own,
@@ -70,17 +70,14 @@ def app_start_code(board: dict[str, Any]) -> list[str]:
         # free block the previous ones left (the micro:bit cannot compile them from one
         # command: the command's own code takes the room).
         steps = [f"import gc\nimport {m}\ngc.collect()" for m in app["imports"]]
-        return steps + [kbd_off + f"from {app['main']} import main\nmain(board={board['name']!r})\n"]
+        return steps + [f"from {app['main']} import main\nmain(board={board['name']!r})\n"]
     _, module, cls = port_spec(board)
     args = board["firmware"].get("port_args", {})
     gpio = board.get("gpio") or {}
     has_gpio = "gpio" in board.get("sources", [])
     pin = gpio.get("trigger_pin") if has_gpio else None
     resp = gpio.get("response_pin") if has_gpio else None
-    # Ctrl-C handling off first: the host sends HELLO while the app imports, and a 0x03
-    # inside that frame must not interrupt the import on a board.
     return [
-        kbd_off +
         f"from irqkit.app import main\n"
         f"from {module} import {cls}\n"
         f"main({cls}(**{args!r}), board={board['name']!r}, gpio_pin={pin!r}, response_pin={resp!r})\n"

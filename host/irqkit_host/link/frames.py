@@ -46,6 +46,8 @@ __all__ = [
 # how late a timeout is noticed; it is kept constant because changing a pyserial timeout
 # reconfigures the port (flock + tcsetattr) every time.
 _POLL_S = 0.1
+#: How much recent input recent_input() keeps: a traceback's last lines.
+_TAIL_BYTES = 512
 
 
 class LinkTimeout(LinkError):
@@ -130,6 +132,7 @@ class Link:
         self._decoder = FrameDecoder()
         self._rx = b""
         self._rx_pos = 0
+        self._tail = b""   # the last _TAIL_BYTES received, frames or not (recent_input)
         self._seq = 0
         self._pending: deque[Frame] = deque()
         self._max_pending = max_pending
@@ -233,7 +236,13 @@ class Link:
         if data:
             self._rx = data
             self._rx_pos = 0
+            self._tail = (self._tail + data)[-_TAIL_BYTES:]
         return True
+
+    def recent_input(self) -> bytes:
+        """The last bytes received, decoded as frames or not: what a device printed instead
+        of answering (e.g. the raw REPL's traceback when the app ended) stays visible."""
+        return self._tail
 
     def _next_frame(self, deadline: float) -> Frame | None:
         dec = self._decoder

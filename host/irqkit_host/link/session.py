@@ -18,6 +18,31 @@ from .openport import port_name
 from .repl import enter_raw_repl, open_transport
 
 
+#: Runs before the app's own start code: Ctrl-C off (the frames that follow are binary and
+#: any 0x03 byte in them would be a KeyboardInterrupt), then the marker the host waits for.
+START_PRELUDE = ("try:\n import micropython\n micropython.kbd_intr(-1)\n"
+                 "except (ImportError, AttributeError):\n pass\n"
+                 "print('irqkit:' 'ready')\n")   # split: the echo of this line is not the marker
+READY_MARKER = b"irqkit:ready"
+
+
+class _StartFailed(Exception):
+    """The start command ended with an error before the app was up (message: its last line)."""
+
+
+def _last_line(err: bytes) -> str:
+    lines = err.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def _traceback_line(data: bytes) -> str:
+    """The last line of the first raw-REPL traceback in ``data`` ('' if there is none)."""
+    at = data.find(b"Traceback (most recent call last)")
+    if at < 0:
+        return ""
+    return _last_line(data[at:].split(b"\x04")[0]) or "unknown error"
+
+
 class DeviceSession:
     """The app running on a device, reachable through ``.link``."""
 
@@ -30,32 +55,85 @@ class DeviceSession:
         self.link: Link | None = None
         self.hello_info: dict[str, Any] = {}
         self.ticks_hz = 0
+        #: starts repeated because the first failed before the app was up (see _start)
+        self.start_retries = 0
+        self._after_ready = b""
         try:
-            enter_raw_repl(self.transport, port, soft_reset)
             steps = [start_code] if isinstance(start_code, str) else list(start_code)
-            try:
-                for step in steps[:-1]:   # preparation (e.g. imports one by one)
-                    _out, err = self.transport.exec_raw(step, timeout=30)
-                    if err:
-                        last = err.decode("utf-8", "replace").strip().splitlines()[-1:]
-                        raise LinkError(f"the app failed to start on {port}: {''.join(last)}")
-                self.transport.exec_raw_no_follow(steps[-1])
-            except TransportError as exc:
-                raise LinkError(f"could not start the app on {port}: {exc}") from None
-            self.link = Link(self.transport.serial, name=port, timeout=timeout)
-            self._hello()
+            for attempt in range(2):
+                try:
+                    self._start(steps, soft_reset, timeout)
+                    break
+                except _StartFailed as exc:
+                    if attempt:
+                        raise LinkError(f"the app failed to start on {port}: {exc}") from None
+                    self.start_retries += 1
         except BaseException:
             self.close(stop=False)
             raise
 
+    def _start(self, steps: list[str], soft_reset: bool, timeout: float) -> None:
+        """From a fresh raw REPL: run the steps (the last behind the prelude), wait for the
+        ready marker, then for the app's HELLO reply.
+
+        A start that fails (_StartFailed) is repeated once by the caller: on a UART with no
+        flow control a byte of the typed command can be lost (the micro:bit's 64-byte ring
+        drops bytes while the REPL is busy), and the command then fails to compile or names
+        the wrong thing. A real fault fails the second time too and is reported with the
+        device's own error line; repeats are counted in start_retries.
+        """
+        self.link = None
+        self._after_ready = b""
+        enter_raw_repl(self.transport, self.port, soft_reset)
+        self._run_steps(steps)
+        self.link = Link(self.transport.serial, name=self.port, timeout=timeout)
+        self._hello()
+
+    def _run_steps(self, steps: list[str]) -> None:
+        try:
+            for step in steps[:-1]:   # preparation (e.g. imports one by one)
+                _out, err = self.transport.exec_raw(step, timeout=30)
+                if err:
+                    raise _StartFailed(_last_line(err))
+            self.transport.exec_raw_no_follow(START_PRELUDE + steps[-1])
+        except TransportError as exc:
+            raise LinkError(f"could not start the app on {self.port}: {exc}") from None
+        except OSError as exc:
+            raise LinkClosed(f"device disconnected: {exc}") from None
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        """Read the start command's output up to READY_MARKER. Until then the host sends
+        nothing: Ctrl-C is still on, and a 0x03 byte of a frame would interrupt the start.
+        The raw REPL's end-of-output byte (0x04) first means the command ended: it failed."""
+        ser = self.transport.serial
+        saved = ser.timeout
+        deadline = time.monotonic() + timeout
+        data = b""
+        try:
+            while time.monotonic() < deadline:
+                ser.timeout = min(0.05, max(0.0, deadline - time.monotonic()))
+                data += ser.read(max(1, ser.in_waiting))
+                if READY_MARKER in data:
+                    # what followed the marker in the same read (kept for _app_error)
+                    self._after_ready = data.split(READY_MARKER, 1)[1]
+                    return
+                if data.count(b"\x04") >= 2:
+                    raise _StartFailed(_last_line(data.split(b"\x04")[1]) or "it stopped")
+        except OSError as exc:
+            raise LinkClosed(f"device disconnected: {exc}") from None
+        finally:
+            ser.timeout = saved
+        raise LinkError(f"the app did not start on {self.port} within {timeout:.0f} s "
+                        f"(it printed {data[-80:]!r})")
+
     def _hello(self) -> None:
         assert self.link is not None
-        # The app needs a moment to import; the REPL may also echo a banner first.
+        # The app needs a moment to import (Ctrl-C is already off: see _wait_ready).
         deadline = time.monotonic() + 15.0
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                self.link.discard_input()
                 version, hz, info = self.link.hello(timeout=0.5)
                 self.ticks_hz = hz
                 self.hello_info = dict(info)
@@ -65,23 +143,14 @@ class DeviceSession:
                 last = exc
                 err = self._app_error()
                 if err:
-                    raise LinkError(f"the app failed to start on {self.port}: {err}") from None
+                    raise _StartFailed(err)
         raise LinkError(f"the app did not answer HELLO on {self.port}: {last}")
 
     def _app_error(self) -> str:
-        """If the app died at start, the raw REPL printed its traceback: return its last line."""
-        ser = self.transport.serial
-        try:
-            waiting = ser.in_waiting
-        except OSError:
-            return ""
-        if not waiting:
-            return ""
-        data = ser.read(waiting)
-        if b"Traceback" in data or b"Error" in data:
-            text = data.decode("utf-8", "replace").replace("\x04", "\n").strip().splitlines()
-            return text[-1] if text else "unknown error"
-        return ""
+        """If the app ended (its start failed after the prelude), the raw REPL printed the
+        end of its output and a traceback: return the traceback's last line."""
+        assert self.link is not None
+        return _traceback_line(self._after_ready + self.link.recent_input())
 
     def stop(self) -> None:
         """Ask the app to return, then leave the device at its friendly REPL."""

@@ -87,6 +87,7 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
             log(f"irqkit measure: warning: {warning}")
         run_.host_link = link.counters()
         run_.host_link["malformed"] = run_.malformed
+        run_.host_link["start_retries"] = session.start_retries
         if run_.malformed:
             log(f"irqkit measure: warning: the device sent {run_.malformed} malformed "
                 f"reply(ies), counted in host_link.malformed (first: {run_.malformed_first})")
