@@ -12,11 +12,12 @@ from types import ModuleType
 from typing import NoReturn, Sequence
 
 from ..errors import IrqkitError
-from . import boards, deploy, measure, report, sim
+from . import bench, boards, deploy, measure, report, sim
 
 #: subcommand -> module with HELP, add_arguments(parser) and run(args) -> exit status
 COMMANDS: dict[str, ModuleType] = {
     "sim": sim,
+    "bench": bench,
     "deploy": deploy,
     "measure": measure,
     "boards": boards,
