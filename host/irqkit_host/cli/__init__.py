@@ -1,7 +1,7 @@
 """The CLI layer: the ``irqkit`` command, the only place errors become one line on stderr.
 
 A command table (:data:`COMMANDS`) maps each subcommand to its module — :mod:`.sim`,
-:mod:`.deploy`, :mod:`.measure`, :mod:`.boards` — which declares its flags (a contract,
+:mod:`.deploy`, :mod:`.measure`, :mod:`.run`, :mod:`.bench`, :mod:`.boards` — which declares its flags (a contract,
 see ARCHITECTURE.md §5) and does args → API → print.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import NoReturn, Sequence
 
 from ..errors import IrqkitError
-from . import bench, boards, deploy, measure, report, sim
+from . import bench, boards, deploy, measure, report, run, sim
 
 #: subcommand -> module with HELP, add_arguments(parser) and run(args) -> exit status
 COMMANDS: dict[str, ModuleType] = {
@@ -20,6 +20,7 @@ COMMANDS: dict[str, ModuleType] = {
     "bench": bench,
     "deploy": deploy,
     "measure": measure,
+    "run": run,
     "boards": boards,
     "report": report,
 }
