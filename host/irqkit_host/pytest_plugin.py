@@ -21,7 +21,6 @@ runs :func:`irqkit_host.measure.measure` on the board and returns its :class:`Ru
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any, Iterator
 
 import pytest
@@ -34,7 +33,7 @@ from .link.repl import enter_raw_repl, open_transport
 from .measure import DEFAULT_COUNT, Run, measure
 from .targets import can_start, start_target
 from .targets.bench import BenchClient
-from .targets.simregistry import running
+from .targets.simregistry import bench_for_port
 
 SIM_ONLY = "irqkit_sim_only"
 
@@ -119,15 +118,6 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "skipped on a real board")
 
 
-def sim_bench_for(port: str) -> str | None:
-    """The bench of the running ``irqkit sim`` whose pty (or --link) is ``port``."""
-    real = os.path.realpath(port)
-    for entry in running():
-        if real == os.path.realpath(entry.port) or (entry.link and real == os.path.realpath(entry.link)):
-            return entry.bench
-    return None
-
-
 @pytest.fixture
 def irqkit_board(request: pytest.FixtureRequest) -> Iterator[IrqkitBoard]:
     """A fresh simulator (default) or the board at ``--irqkit-port``; see the module doc."""
@@ -136,7 +126,7 @@ def irqkit_board(request: pytest.FixtureRequest) -> Iterator[IrqkitBoard]:
     port = config.getoption("--irqkit-port")
     sim_only = request.node.get_closest_marker(SIM_ONLY) is not None
     if port:
-        bench = sim_bench_for(port)
+        bench = bench_for_port(port)
         if sim_only and bench is None:
             pytest.skip(f"{SIM_ONLY}: needs a simulator, and --irqkit-port {port} is not a running "
                         "`irqkit sim`")

@@ -11,6 +11,7 @@ import sys
 from types import ModuleType
 from typing import NoReturn, Sequence
 
+from .. import __version__
 from ..errors import IrqkitError
 from . import bench, boards, deploy, measure, report, run, sim
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="irqkit",
         description="Interrupt framework for MicroPython/CircuitPython: simulator, deploy, latency harness.",
     )
+    parser.add_argument("--version", action="version", version=f"irqkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for name, module in COMMANDS.items():

@@ -53,7 +53,6 @@ class RawOutput:
         self.out, self.err = out, err
         self.part = 0          # 0: stdout, 1: stderr (traceback), 2: ended
         self.errors = bytearray()
-        self.quiet_err = False  # hold back the traceback (a KeyboardInterrupt we caused)
 
     def feed(self, data: bytes) -> None:
         while data and self.part < 2:

@@ -133,6 +133,15 @@ def find_sim(name: str | None = None, base: str | None = None) -> SimEntry:
     return live[0]
 
 
+def bench_for_port(port: str, base: str | None = None) -> str | None:
+    """The bench URL of the running simulator whose pty (or --link) is ``port``, else None."""
+    real = os.path.realpath(port)
+    for e in running(base):
+        if real in (os.path.realpath(e.port), os.path.realpath(e.link or e.port)):
+            return e.bench
+    return None
+
+
 def _unlink(path: Path) -> None:
     try:
         path.unlink()
