@@ -75,7 +75,7 @@ class IrqkitBoard:
         finally:
             with contextlib.suppress(Exception):
                 transport.close()
-        text = out.decode("utf-8", "replace").replace("\r\n", "\n").strip()
+        text: str = out.decode("utf-8", "replace").replace("\r\n", "\n").strip()
         if err:
             raise DeviceExecError(err.decode("utf-8", "replace"), text)
         return text

@@ -18,6 +18,7 @@ import pytest
 
 from irqkit_host.boards import load_board
 from irqkit_host.deploy import app_start_code
+from irqkit_host.targets import qemu
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,6 +152,10 @@ while True:
 def _run_then_ctrl_c(env: dict[str, str], app: Path, port: str, marker: bytes) -> tuple[int, bytes, str]:
     p = subprocess.Popen([sys.executable, "-m", "irqkit_host", "run", str(app), "--port", port], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return _collect_then_ctrl_c(p, marker)
+
+
+def _collect_then_ctrl_c(p: subprocess.Popen[bytes], marker: bytes) -> tuple[int, bytes, str]:
     assert p.stdout is not None
     seen = b""
     deadline = time.monotonic() + 60
@@ -213,3 +218,19 @@ def test_run_without_port_starts_a_sim_and_reports_errors(env: dict[str, str], t
     assert p.returncode == 1 and "before" in p.stdout and "ZeroDivisionError" in p.stderr, p
     one_line_error(irqkit(env, "run", str(tmp_path / "missing.py")), "run", "No such file")
     one_line_error(irqkit(env, "run", str(ok), "--board", "nosuchboard"), "run", "nosuchboard")
+
+
+@pytest.mark.skipif(qemu.qemu_unavailable_reason() is not None,
+                    reason=f"QEMU micro:bit not installed ({qemu.qemu_unavailable_reason()})")
+def test_run_on_a_board_micropython_1_9_in_qemu(env: dict[str, str], tmp_path: Path) -> None:
+    """A real MicroPython build (the micro:bit's 1.9.2, flat filesystem): Ctrl-C raises
+    KeyboardInterrupt there and the REPL answers mpremote afterwards."""
+    app = tmp_path / "mbloop.py"
+    app.write_text(LOOP_APP)
+    with qemu.start_microbit() as mb:
+        p = subprocess.Popen([sys.executable, "-m", "irqkit_host", "run", str(app), "--port", mb.port,
+                              "--board", "microbit-v1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rc, out, err = _collect_then_ctrl_c(p, b"tick 20")
+        assert rc == 130, err
+        assert b"app started" in out and "stopped mbloop.py (Ctrl-C)" in err and "Traceback" not in err
+        _mpremote_42(mb.port)

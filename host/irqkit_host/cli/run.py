@@ -123,13 +123,25 @@ def stop_app(transport: Any, port: str, output: RawOutput) -> None:
         transport.exit_raw_repl()
 
 
-def run_file(port: str, name: str, source: bytes) -> int:
+def copy_file(transport: Any, port: str, board: dict[str, Any], name: str, data: bytes) -> None:
+    """Put the program on the device next to irqkit (a flat filesystem has no rename: written
+    in place, as the flat deploy writes)."""
+    if board["firmware"].get("layout") != "flat":
+        Device(transport, port).write(name, data)
+        return
+    try:
+        transport.fs_writefile(name, data, chunk_size=256)
+    except (TransportError, OSError) as exc:
+        raise LinkError(f"could not write {name} on {port}: {exc}") from None
+
+
+def run_file(port: str, board: dict[str, Any], name: str, source: bytes) -> int:
     """Copy ``source`` to the device as ``name``, run it, stream; -> exit status."""
     transport = open_transport(port)
     stop_forward = threading.Event()
     try:
         enter_raw_repl(transport, port)
-        Device(transport, port).write(name, source)
+        copy_file(transport, port, board, name, source)
         try:
             transport.exec_raw_no_follow(source)
         except TransportError as exc:
@@ -194,4 +206,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"irqkit run: irqkit on {port}: {len(res.copied)} copied, {len(res.skipped)} unchanged",
                   file=sys.stderr, flush=True)
         print(f"irqkit run: running {name} on {port} (Ctrl-C stops it)", file=sys.stderr, flush=True)
-        return run_file(port, name, source)
+        return run_file(port, board, name, source)
