@@ -23,6 +23,7 @@ PLUGIN = "irqkit_host.pytest_plugin"
 
 USER_TESTS = '''
 import os
+import time
 import pytest
 
 
@@ -58,6 +59,15 @@ def test_each_test_gets_what_it_asked_for(irqkit_board):
     else:
         with pytest.raises(Exception, match="NameError"):
             irqkit_board.exec("print(left_by_test_one)")
+
+
+@pytest.mark.irqkit_sim_only
+def test_a_bench_pulse_reaches_a_pin_irq(irqkit_board):    # the README's example
+    irqkit_board.exec("import machine\\nn = [0]\\ndef edge(p):\\n    n[0] += 1\\n"
+                      "machine.Pin('P0', machine.Pin.IN).irq(edge, machine.Pin.IRQ_RISING)")
+    irqkit_board.bench.pulse("P0")
+    time.sleep(0.2)
+    assert irqkit_board.exec("print(n[0])") == "1"
 
 
 @pytest.mark.irqkit_sim_only
@@ -100,7 +110,7 @@ def second_sim(tmp_path: Path, pytester_env: pytest.Pytester) -> Iterator[tuple[
 
 def test_the_fixture_is_a_fresh_simulator_by_default(pytester_env: pytest.Pytester) -> None:
     result = pytester_env.runpytest_subprocess("-p", PLUGIN, "-s", timeout=300)
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     assert "PORT=/dev/pts/" in result.stdout.str()
 
 
@@ -111,14 +121,14 @@ def test_irqkit_port_uses_that_board(pytester_env: pytest.Pytester, second_sim: 
     monkeypatch.setenv("IRQKIT_TEST_MARKER", "second-sim")
     result = pytester_env.runpytest_subprocess("-p", PLUGIN, "-s", f"--irqkit-port={port}",
                                                "--irqkit-board=sim", timeout=300)
-    result.assert_outcomes(passed=3)    # sim-only runs too: the port is a running `irqkit sim`
+    result.assert_outcomes(passed=4)    # sim-only runs too: the port is a running `irqkit sim`
     assert f"PORT={port}" in result.stdout.str()
 
 
 def test_sim_only_tests_skip_on_a_board_saying_why(pytester_env: pytest.Pytester) -> None:
-    result = pytester_env.runpytest_subprocess("-p", PLUGIN, "-rs", "-k", "sim_only",
+    result = pytester_env.runpytest_subprocess("-p", PLUGIN, "-rs", "-k", "sim_only or bench_pulse",
                                                "--irqkit-port=/dev/irqkit-no-such-board", timeout=120)
-    result.assert_outcomes(skipped=1)
+    result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*irqkit_sim_only: needs a simulator*is not a running `irqkit sim`*"])
 
 
