@@ -7,6 +7,7 @@ people run on this machine do not count as "running" here.
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -234,3 +235,37 @@ def test_run_on_a_board_micropython_1_9_in_qemu(env: dict[str, str], tmp_path: P
         assert rc == 130, err
         assert b"app started" in out and "stopped mbloop.py (Ctrl-C)" in err and "Traceback" not in err
         _mpremote_42(mb.port)
+
+
+ECHO_APP = """import sys
+print("ready")
+line = b""
+while not line.endswith(b"\\n"):
+    c = sys.stdin.read(1)
+    line += c if isinstance(c, bytes) else c.encode()
+print("got", line.strip().decode())
+"""
+
+
+def test_run_forwards_what_is_typed_at_a_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    app = tmp_path / "echo.py"
+    app.write_text(ECHO_APP)
+    master, slave = pty.openpty()      # irqkit's stdin is a terminal
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "irqkit_host", "run", str(app)], env=env, stdin=slave,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert p.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"ready" not in seen and time.monotonic() < deadline:
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+        os.write(master, b"hello board\n")
+        out, err = p.communicate(timeout=30)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 0, err      # an abort at exit (a reader thread holding stdin) is -6
+    assert b"got hello board" in seen + out

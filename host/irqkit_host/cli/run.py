@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import select
 import sys
 import threading
 import time
@@ -94,13 +95,21 @@ def _pump(ser: Any, output: RawOutput, until: float) -> None:
             output.feed(data)
 
 
-def _forward_stdin(ser: Any, stop: threading.Event) -> None:
-    """Lines typed at the terminal go to the device (an app's UART commands)."""
-    for line in iter(sys.stdin.buffer.readline, b""):
-        if stop.is_set():
+def _forward_stdin(fd: int, ser: Any, stop: threading.Event) -> None:
+    """What is typed at the terminal goes to the device (an app's UART commands). Reads the
+    file descriptor (never sys.stdin's buffer: a daemon thread blocked holding its lock
+    aborts the interpreter at exit)."""
+    while not stop.is_set():
+        try:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            data = os.read(fd, 1024) if ready else None
+        except OSError:
             return
-        with contextlib.suppress(OSError):
-            ser.write(line)
+        if data == b"":
+            return
+        if data and not stop.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                ser.write(data)
 
 
 def stop_app(transport: Any, port: str, output: RawOutput) -> None:
@@ -150,7 +159,8 @@ def run_file(port: str, board: dict[str, Any], name: str, source: bytes) -> int:
         ser = transport.serial
         ser.timeout = 0.1
         if sys.stdin is not None and sys.stdin.isatty():
-            threading.Thread(target=_forward_stdin, args=(ser, stop_forward), daemon=True).start()
+            threading.Thread(target=_forward_stdin, args=(sys.stdin.fileno(), ser, stop_forward),
+                             daemon=True).start()
         interrupted = False
         try:
             while not output.ended:
