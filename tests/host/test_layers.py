@@ -40,6 +40,7 @@ MODULE_LAYER: dict[str, str] = {
     "irqkit_host.boards": "boards",
     "irqkit_host.simlaunch": "targets",  # compat re-export of targets.sim / targets.bench
     "irqkit_host.__main__": "cli",
+    "irqkit_host.pytest_plugin": "cli",  # the pytest plugin: an edge like the CLI
 }
 #: Modules a host function may import lazily: optional dependencies only.
 OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy", "labgrid.remote.client"})

@@ -1,7 +1,7 @@
 """The CLI layer: the ``irqkit`` command, the only place errors become one line on stderr.
 
 A command table (:data:`COMMANDS`) maps each subcommand to its module — :mod:`.sim`,
-:mod:`.deploy`, :mod:`.measure`, :mod:`.boards` — which declares its flags (a contract,
+:mod:`.deploy`, :mod:`.measure`, :mod:`.run`, :mod:`.bench`, :mod:`.boards` — which declares its flags (a contract,
 see ARCHITECTURE.md §5) and does args → API → print.
 """
 from __future__ import annotations
@@ -11,14 +11,17 @@ import sys
 from types import ModuleType
 from typing import NoReturn, Sequence
 
+from .. import __version__
 from ..errors import IrqkitError
-from . import boards, deploy, measure, report, sim
+from . import bench, boards, deploy, measure, report, run, sim
 
 #: subcommand -> module with HELP, add_arguments(parser) and run(args) -> exit status
 COMMANDS: dict[str, ModuleType] = {
     "sim": sim,
+    "bench": bench,
     "deploy": deploy,
     "measure": measure,
+    "run": run,
     "boards": boards,
     "report": report,
 }
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="irqkit",
         description="Interrupt framework for MicroPython/CircuitPython: simulator, deploy, latency harness.",
     )
+    parser.add_argument("--version", action="version", version=f"irqkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     for name, module in COMMANDS.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import MeasureError, UsageError
 from ..measure import DEFAULT_COUNT, TIMER_PERIOD_US, Run, measure, table, write_csv, write_json, write_plot
 from .args import SOURCES, positive_int
+from .measureguard import INTERRUPTED, Interrupted, check_trigger, ctrl_c_keeps_results, mark_csv_incomplete, sim_trigger
 
 HELP = "measure interrupt latency (starts a simulator when no --port)"
 
@@ -64,22 +65,37 @@ def _under_file(path: Path) -> bool:
 
 
 def write_outputs(run: Run, args: argparse.Namespace) -> None:
+    note = " (incomplete: the run ended early)" if run.error else ""
     if args.json:
-        write_json(run, args.json)
+        write_json(run, args.json)   # "complete": false and the "error" when it ended early
+        print(f"wrote {args.json}{note}")
     if args.csv:
         write_csv(run, args.csv)
+        if run.error:
+            mark_csv_incomplete(args.csv, run.error)
+        print(f"wrote {args.csv}{note}")
     if args.plot:
         write_plot(run, args.plot)
+        print(f"wrote {args.plot}{note}")
 
 
 def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
-    run_ = measure(port=args.port, board=args.board, source=args.source,
-                   count=args.count or DEFAULT_COUNT, trigger=args.trigger, runtime=args.runtime,
-                   progress=not args.no_progress,
-                   timer_period_us=args.timer_period_us or TIMER_PERIOD_US)
+    check_trigger(args.trigger, args.port, args.board)
+    try:
+        with ctrl_c_keeps_results():
+            run_ = measure(port=args.port, board=args.board, source=args.source,
+                           count=args.count or DEFAULT_COUNT, trigger=sim_trigger(args.port, args.trigger),
+                           runtime=args.runtime, progress=not args.no_progress,
+                           timer_period_us=args.timer_period_us or TIMER_PERIOD_US)
+    except Interrupted:
+        raise KeyboardInterrupt from None   # before anything was measured: nothing to keep
     print(table(run_))
     write_outputs(run_, args)
+    if run_.error == INTERRUPTED:
+        print("irqkit measure: interrupted (Ctrl-C)" + (": partial results written, marked incomplete"
+                                                         if args.json or args.csv else ""), file=sys.stderr)
+        return 130
     if run_.error:
         raise MeasureError(run_.error + (" (partial results written)" if args.json or args.csv else ""))
     lost = sum(r.lost for r in run_.results)
