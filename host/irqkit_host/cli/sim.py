@@ -21,6 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the board's filesystem / working directory (default: a temporary directory)")
     p.add_argument("--board", default="sim",
                    help="board to emulate: sim, microbit-v1 (QEMU) or any board file with a \"sim\" personality (default: sim)")
+    p.add_argument("--bench", metavar="tcp:[HOST:]PORT", default=None,
+                   help="serve the bench channel on TCP too, for a simulator on another machine "
+                        "(HOST defaults to 127.0.0.1; any other address gets a random token, "
+                        "printed in the bench: URL; PORT 0 picks a free one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
     try:
-        target = start_target(board, runtime=getattr(args, "runtime", None), flash=getattr(args, "flash", None))
+        target = start_target(board, runtime=getattr(args, "runtime", None), flash=getattr(args, "flash", None),
+                              bench=getattr(args, "bench", None))
         try:
             print(f"port: {target.port}", flush=True)
             for line in target.banner():
