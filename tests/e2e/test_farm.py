@@ -524,3 +524,70 @@ def test_each_simulator_reports_its_own_device_id(sim: SimBoard, tcp_sim: SimBoa
         ids.append(run.device_id)
     assert ids == [sim.device_id, tcp_sim.device_id] and ids[0] != ids[1]
     assert all(len(i) == 16 for i in ids)          # machine.unique_id(): 8 bytes, as hex
+
+
+FIXTURE_SCRIPT = """\
+import sys
+from labgrid import Environment
+from irqkit_host.link.labgrid_place import LabgridError
+from irqkit_host.measure import measure
+from irqkit_host.measure.labgrid_driver import board_from_target
+env = Environment(sys.argv[1])
+for name in ("remote", "local"):
+    lb = board_from_target(env.get_target(name))
+    print(name, lb.target, lb.board, lb.port)
+    run = measure(port=lb.port, board=lb.board, source="soft", count=20, log=lambda s: None)
+    print("measured", run.results[0].source, len(run.results[0].samples) + run.results[0].lost, run.error)
+try:
+    board_from_target(env.get_target("bare"))
+except LabgridError as exc:
+    print("error", exc)
+env.cleanup()
+"""
+
+FIXTURE_ENV_YAML = """\
+imports:
+  - irqkit_host.measure.labgrid_driver
+targets:
+  remote:
+    resources:
+      RemotePlace:
+        name: {place}
+    options:
+      irqkit_board: sim
+  local:
+    resources:
+      RawSerialPort:
+        port: {pty}
+    drivers:
+      SerialDriver: {{}}
+      IrqkitDriver: {{board: sim}}
+  bare:
+    resources:
+      RawSerialPort:
+        port: {pty}
+"""
+
+
+@needs_ser2net
+@needs_labgrid
+def test_board_from_a_labgrid_target(sim: SimBoard, labgrid: Labgrid, farm_tmp: Path) -> None:
+    """What a pytest fixture run with --lg-env needs from labgrid's `target`: the serial port's
+    URL (a RemotePlace's NetworkSerialPort, or a local RawSerialPort's device) and the board
+    (the target option irqkit_board, or its IrqkitDriver's board); both measured."""
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port, \
+            labgrid.exporter("farm4", NETWORK_EXPORT.format(port=port)):
+        labgrid.place("irqkit-fix", "farm4/irqkit-fast/*")
+        env_file = farm_tmp / "env-fixture.yaml"
+        env_file.write_text(FIXTURE_ENV_YAML.format(place="irqkit-fix", pty=sim.port))
+        script = farm_tmp / "fixture.py"
+        script.write_text(FIXTURE_SCRIPT)
+        p = subprocess.run([LABGRID_PYTHON, str(script), str(env_file)], capture_output=True, text=True,
+                           timeout=180, env=dict(labgrid.env, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}"))
+        labgrid.client("-p", "irqkit-fix", "release")
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"remote remote sim rfc2217://127.0.0.1:{port}?ign_set_control", p.stdout
+    assert lines[2] == f"local local sim {sim.port}", p.stdout
+    assert lines[1] == lines[3] == "measured soft 20 None", p.stdout
+    assert lines[4].startswith("error labgrid target 'bare' names no irqkit board"), p.stdout
