@@ -591,3 +591,14 @@ def test_board_from_a_labgrid_target(sim: SimBoard, labgrid: Labgrid, farm_tmp: 
     assert lines[2] == f"local local sim {sim.port}", p.stdout
     assert lines[1] == lines[3] == "measured soft 20 None", p.stdout
     assert lines[4].startswith("error labgrid target 'bare' names no irqkit board"), p.stdout
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_tcp_bench_with_a_token_on_both_runtimes(runtime: str) -> None:
+    with start_sim(runtime=runtime, log=lambda m: None, bench="tcp:0.0.0.0:0") as b:
+        with BenchClient(loopback(b.bench)) as c:
+            c.set("P0", 1)
+            assert c.get("P0") == 1 and c.state()["bench"]["refused_clients"] == 0
+            with BenchClient(loopback(b.bench, "nope")) as bad, pytest.raises(SimError, match="refused"):
+                bad.pulse("P0")
+            assert c.state()["bench"]["refused_clients"] == 1

@@ -136,8 +136,8 @@ class SimBoard(ManagedProcess):
                  log: Callable[[str], None] | None = None, board: str = "sim",
                  bench: str | None = None) -> None:
         super().__init__()
-        tcp_url, self._bench_tcp = listen_spec(bench) if bench else (None, None)
-        self._bench_token = tcp_url.token if tcp_url else None
+        tcp_url, self._bench_tcp = listen_spec(bench) if bench else (None, "")
+        self._bench_token = tcp_url.token if tcp_url else None   # "HOST:PORT" the VM binds, token
         self.runtime = pick_runtime(runtime)
         self.board = board
         self._board_json = _board_json(board)
