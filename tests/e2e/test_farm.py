@@ -602,3 +602,15 @@ def test_tcp_bench_with_a_token_on_both_runtimes(runtime: str) -> None:
             with BenchClient(loopback(b.bench, "nope")) as bad, pytest.raises(SimError, match="refused"):
                 bad.pulse("P0")
             assert c.state()["bench"]["refused_clients"] == 1
+
+
+def test_bad_bench_option_is_one_line(irqkit: Irqkit) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        for spec, words in (("unix", "expected tcp:[HOST:]PORT"), ("tcp:127.0.0.1:70000", "0..65535"),
+                            (f"tcp:127.0.0.1:{busy}", "Address already in use")):
+            p = irqkit("sim", "--bench", spec)
+            assert p.returncode == 1 and p.stderr.count("\n") == 1 and words in p.stderr, p.stderr
+            assert p.stdout == ""                      # no simulator was started
