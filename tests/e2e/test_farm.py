@@ -503,6 +503,11 @@ def test_gpio_source_through_a_tcp_bench_and_ser2net(tcp_sim: SimBoard, farm_tmp
                                                      irqkit: Irqkit) -> None:
     """A remote simulator as a farm sees it: the serial through ser2net (rfc2217), the
     signal generator through the bench on TCP (with its token)."""
+    base = farm_tmp / "gpio-local.json"    # the baseline: the pty and the unix bench
+    p = irqkit("measure", "--port", tcp_sim.port, "--source", "gpio", "-n", "50", "--no-progress",
+               "--trigger", f"bench:unix:{tcp_sim.bench_path}", "--json", str(base))
+    assert p.returncode == 0, p.stderr
+    (b,) = json.loads(base.read_text())["results"]
     out = farm_tmp / "gpio-tcp.json"
     with ser2net(farm_tmp, tcp_sim.port, chardelay=False) as port:
         p = irqkit("measure", "--port", f"rfc2217://127.0.0.1:{port}", "--source", "gpio", "-n", "50",
@@ -512,8 +517,9 @@ def test_gpio_source_through_a_tcp_bench_and_ser2net(tcp_sim: SimBoard, farm_tmp
     (r,) = d["results"]
     assert r["source"] == "gpio" and r["count"] + r["lost"] == 50 and r["count"] >= 45, r
     assert d["target"]["device_id"] == tcp_sim.device_id
-    print(f"\ngpio via TCP bench + ser2net: rtt p50 {r['rtt_us']['p50']:.0f} us, "
-          f"device p50 {r['device_us']['p50']:.0f} us, {r['lost']} lost")
+    print(f"\ngpio rtt p50: pty + unix bench {b['rtt_us']['p50']:.0f} us, ser2net + TCP bench "
+          f"{r['rtt_us']['p50']:.0f} us; device p50 {b['device_us']['p50']:.0f} / "
+          f"{r['device_us']['p50']:.0f} us; lost {b['lost']} / {r['lost']}")
 
 
 def test_each_simulator_reports_its_own_device_id(sim: SimBoard, tcp_sim: SimBoard) -> None:
