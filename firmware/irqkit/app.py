@@ -206,6 +206,9 @@ class App:
     def hello(self):
         d = {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
              "port": self.port.name, "irq": self.uart.mode, "sources": self.sources()}
+        uid = _unique_id()
+        if uid:
+            d["id"] = uid
         info = getattr(self.port, "info", None)   # port facts, e.g. keypad scan interval
         if info is not None:
             extra = info()
@@ -344,6 +347,21 @@ class App:
             if self.timer is not None:
                 self.retire_timer()
             _kbd_intr_restore(kbd)
+
+
+def _unique_id():
+    """machine.unique_id() (CircuitPython: microcontroller.cpu.uid) as hex, "" where the
+    port has none. Only modules already imported are asked (the port imported its own)."""
+    m = sys.modules.get("machine")
+    f = getattr(m, "unique_id", None)
+    try:
+        if f is not None:
+            uid = f()
+        else:
+            uid = getattr(getattr(sys.modules.get("microcontroller"), "cpu", None), "uid", None)
+    except (OSError, ValueError, NotImplementedError):
+        uid = None
+    return "".join(["%02x" % b for b in uid]) if uid else ""
 
 
 def _kbd_intr_off():

@@ -1,6 +1,12 @@
 # The simulator's bench channel: a unix stream socket the host uses like the wire from a
 # signal generator. Line based; every command gets exactly one line back:
 #   "ok ..." or "err <reason>". Bad input never stops the board.
+#
+# For a simulator on another machine the launcher may ask for a TCP listener as well
+# (IRQKIT_SIM_BENCH_TCP=HOST:PORT). With a token (IRQKIT_SIM_BENCH_TOKEN, set by the launcher
+# for any address other than loopback) a TCP client's first line must be "auth TOKEN":
+# anything else gets one "err refused: ..." line, is disconnected and counted
+# (`state` -> bench.refused_clients). Clients on the unix socket (0600) need no token.
 import json
 import select
 import socket
@@ -14,6 +20,10 @@ from simboard.peripherals import TRIGGERS
 MAX_LINE = 1024
 MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
 MAX_EDGES = 200000  # steps in one timed stimulus command
+IPPROTO_TCP = 6     # MicroPython's socket module has no constants for these
+TCP_NODELAY = 1
+REFUSED = (b"err refused: wrong or missing bench token (use the URL `irqkit sim` printed, "
+           b"with its ?token=...)\n")
 
 HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | "
         "bounce PIN N T_US LEVEL | train PIN N RATE_HZ [JITTER_US] | "
@@ -29,10 +39,42 @@ def _int(text, what):
         raise ValueError("%s must be an integer, got %r" % (what, text))
 
 
+def _same(a, b):
+    """a == b for bytes, in a time that does not depend on where they differ."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= a[i] ^ b[i]
+    return d == 0
+
+
+def tcp_listener(spec):
+    """A listening TCP socket on "HOST:PORT" (SO_REUSEADDR: a soft reset rebinds at once)."""
+    host, _, port = spec.rpartition(":")
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(socket.getaddrinfo(host, int(port), socket.AF_INET)[0][-1])
+        s.listen(4)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 class BenchServer:
-    def __init__(self, hw, path):
+    def __init__(self, hw, path, tcp=None, token=None):
         self.hw = hw
         self.path = path
+        self.tcp = tcp if tcp is not None else (os.getenv("IRQKIT_SIM_BENCH_TCP") or None)
+        if token is None:
+            token = os.getenv("IRQKIT_SIM_BENCH_TOKEN") or None
+        self.token = token.encode() if token else None
+        self.refused_clients = 0   # TCP clients without the right token
+        # the TCP listener first: once the unix socket exists (what the launcher waits
+        # for) both are listening
+        self.ts = tcp_listener(self.tcp) if self.tcp else None
         try:
             os.remove(path)
         except OSError:
@@ -47,15 +89,21 @@ class BenchServer:
 
     def close(self):
         self.running = 0
-        try:
-            self.ls.close()
-        except OSError:
-            pass
+        for s in (self.ls, self.ts):
+            try:
+                if s is not None:
+                    s.close()
+            except OSError:
+                pass
 
     def serve(self):
         p = select.poll()
         p.register(self.ls, select.POLLIN)
         lsfd = self.ls.fileno()
+        tsfd = -1
+        if self.ts is not None:
+            p.register(self.ts, select.POLLIN)
+            tsfd = self.ts.fileno()
         while self.running:
             try:
                 events = p.poll(500)
@@ -63,13 +111,21 @@ class BenchServer:
                 continue
             for obj, ev in events:
                 fd = obj if isinstance(obj, int) else obj.fileno()
-                if fd == lsfd:
+                if fd == lsfd or fd == tsfd:
                     try:
-                        s = self.ls.accept()[0]
+                        s = (self.ls if fd == lsfd else self.ts).accept()[0]
                     except OSError:
                         continue
                     s.setblocking(False)
-                    self.clients[s.fileno()] = [s, b"", 0, b""]   # sock, inbuf, skipping, outbuf
+                    authed = 1
+                    if fd == tsfd:
+                        try:
+                            s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+                        except OSError:
+                            pass
+                        authed = 0 if self.token else 1
+                    # sock, inbuf, skipping, outbuf, authenticated
+                    self.clients[s.fileno()] = [s, b"", 0, b"", authed]
                     p.register(s, select.POLLIN)
                     continue
                 c = self.clients.get(fd)
@@ -95,16 +151,40 @@ class BenchServer:
                         break
                     line = buf[:i]
                     buf = buf[i + 1:]
-                    if c[2]:  # the end of an over-long line: one reply for it
+                    if not c[4]:
+                        if not self._auth(line):
+                            break
+                        c[4] = 1
+                        c[3] += b"ok authenticated\n"
+                    elif c[2]:  # the end of an over-long line: one reply for it
                         c[2] = 0
                         c[3] += ("err malformed: line longer than %d bytes\n" % MAX_LINE).encode()
                     else:
                         c[3] += (self.handle_bytes(line) + "\n").encode()
+                if not c[4] and (i >= 0 or len(buf) > MAX_LINE):
+                    self._refuse(p, c)
+                    continue
                 if len(buf) > MAX_LINE:
                     buf = b""
                     c[2] = 1  # discard up to the next newline
                 c[1] = buf
                 self._flush(p, c)
+
+    def _auth(self, line):
+        w = line.split()
+        return len(w) == 2 and w[0] == b"auth" and _same(w[1], self.token)
+
+    def _refuse(self, p, c):
+        """One line for a TCP client without the right token, then disconnect (counted)."""
+        self.refused_clients += 1
+        try:
+            c[0].send(REFUSED)
+            for _ in range(64):   # unread input would make close() a reset that loses the line
+                if not c[0].recv(512):
+                    break
+        except OSError:
+            pass
+        self._drop(p, c)
 
     def _drop(self, p, c):
         try:
@@ -276,6 +356,7 @@ class BenchServer:
             st["uart"] = {"received": hw.uart.received, "dropped": hw.uart.dropped}
             st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
             st["bench"] = {"clients": len(self.clients), "dropped_clients": self.dropped_clients,
+                           "refused_clients": self.refused_clients, "tcp": self.tcp,
                            "stimulus_active": len(hw.trains)}
             st["timers"] = len([t for t in hw.timers if t.active])
             st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]

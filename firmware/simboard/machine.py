@@ -16,6 +16,8 @@
 # Sim-only extras (documented, not MicroPython API): sim_counters(), sim_state().
 # No f-strings (keep the same syntax rules as the core).
 from array import array
+from binascii import unhexlify as _unhexlify
+from os import getenv as _getenv
 
 from simboard import board as _board
 from simboard.peripherals import EDGE_RISING, EDGE_FALLING
@@ -292,6 +294,10 @@ def idle():
 
 
 def unique_id():
+    # each simulator instance its own: the launcher passes a random one (IRQKIT_SIM_UID, hex)
+    uid = _getenv("IRQKIT_SIM_UID")
+    if uid:
+        return _unhexlify(uid)
     h = 0
     for c in _persona().name:
         h = (h * 131 + ord(c)) & 0xFFFFFFFF

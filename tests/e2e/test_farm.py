@@ -30,8 +30,10 @@ import serial
 
 from irqkit_host.boards import load_board
 from irqkit_host.deploy import deploy
+from irqkit_host.errors import SimError
 from irqkit_host.measure import measure
 from irqkit_host.simlaunch import SimBoard, micropython_path, start_sim
+from irqkit_host.targets.bench import BenchClient, parse_bench_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SER2NET = shutil.which("ser2net") or ("/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None)
@@ -405,3 +407,216 @@ def test_labgrid_driver_and_strategy(sim: SimBoard, labgrid: Labgrid, farm_tmp: 
         assert p.returncode == 0, p.stderr[-3000:]
         assert p.stdout.split("\n")[:3] == ["hello sim", "measured soft 30 None", "done"], p.stdout
         labgrid.client("-p", "irqkit-drv", "release")
+
+
+# -- the bench over TCP (a simulator on another machine) ----------------------------------------
+
+def read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """`irqkit sim`'s "key: value" lines up to "flash:" (bounded by START_TIMEOUT_S)."""
+    got: dict[str, str] = {}
+    deadline = time.monotonic() + START_TIMEOUT_S
+    assert proc.stdout is not None
+    while "flash" not in got:
+        assert time.monotonic() < deadline and proc.poll() is None, (got, proc.stderr and proc.stderr.read())
+        key, _, value = proc.stdout.readline().strip().partition(": ")
+        got[key] = value
+    return got
+
+
+def test_sim_cli_serves_its_bench_on_loopback_tcp_across_a_soft_reset() -> None:
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
+    proc = subprocess.Popen([sys.executable, "-m", "irqkit_host", "sim", "--runtime", "micropython",
+                             "--bench", "tcp:127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        banner = read_banner(proc)
+        url = banner["bench"]
+        assert url.startswith("tcp://127.0.0.1:") and "token" not in url, banner  # loopback: none
+        with BenchClient(url) as bench:
+            bench.set("P0", 1)
+            assert bench.get("P0") == 1
+            st = bench.state()["bench"]
+            assert st["tcp"] == url[len("tcp://"):] and st["refused_clients"] == 0
+            with serial.Serial(banner["port"], 115200, timeout=0.2) as ser:
+                ser.write(b"\r\x04")                  # Ctrl-D at the friendly REPL: soft reset
+                got = b""
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while b"soft reboot" not in got and time.monotonic() < deadline:
+                    got += ser.read(256)
+                assert b"soft reboot" in got, got
+                # a fresh VM (its pins reset) listens on the same port again
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while time.monotonic() < deadline:
+                    try:
+                        if bench.get("P0") == 0:
+                            break
+                    except (SimError, OSError):
+                        bench.close()
+                    time.sleep(0.1)
+                assert bench.get("P0") == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def tcp_sim() -> Iterator[SimBoard]:
+    """A simulator whose bench also listens on every address: it wants its token."""
+    with start_sim(runtime="micropython", log=lambda m: None, bench="tcp:0.0.0.0:0") as b:
+        deploy(b.port, load_board("sim"))
+        yield b
+
+
+def loopback(url: str, token: str | None = "keep") -> str:
+    """The same bench reached on 127.0.0.1 (token: "keep" as printed, None: left out, else that)."""
+    a = parse_bench_url(url)
+    t = a.token if token == "keep" else token
+    return f"tcp://127.0.0.1:{a.port}" + (f"?token={t}" if t else "")
+
+
+def test_tcp_bench_off_loopback_refuses_a_wrong_or_missing_token(tcp_sim: SimBoard, irqkit: Irqkit) -> None:
+    url = tcp_sim.bench
+    assert url.startswith("tcp://") and parse_bench_url(url).token, url
+    assert tcp_sim.banner()[0] == f"bench: {url}"       # the full URL, token included
+    for bad in (loopback(url, None), loopback(url, "x" + str(parse_bench_url(url).token))):
+        with BenchClient(bad) as c, pytest.raises(SimError, match="refused: wrong or missing bench token"):
+            c.get("P0")
+    with socket.create_connection(("127.0.0.1", parse_bench_url(url).port), timeout=5) as s:
+        s.sendall(b"x" * 3000)                            # no line at all, just too much
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+        assert got.startswith(b"err refused:") and got.count(b"\n") == 1, got
+    with BenchClient(loopback(url)) as good:
+        assert good.get("P0") == 0
+        assert good.state()["bench"]["refused_clients"] == 3
+        p = irqkit("measure", "--port", tcp_sim.port, "--source", "gpio", "-n", "5", "--no-progress",
+                   "--trigger", f"bench:{loopback(url, None)}")
+        assert p.returncode == 1 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+        assert "bench token" in p.stderr, p.stderr
+        assert good.state()["bench"]["refused_clients"] == 4
+
+
+@needs_ser2net
+def test_gpio_source_through_a_tcp_bench_and_ser2net(tcp_sim: SimBoard, farm_tmp: Path,
+                                                     irqkit: Irqkit) -> None:
+    """A remote simulator as a farm sees it: the serial through ser2net (rfc2217), the
+    signal generator through the bench on TCP (with its token)."""
+    base = farm_tmp / "gpio-local.json"    # the baseline: the pty and the unix bench
+    p = irqkit("measure", "--port", tcp_sim.port, "--source", "gpio", "-n", "50", "--no-progress",
+               "--trigger", f"bench:unix:{tcp_sim.bench_path}", "--json", str(base))
+    assert p.returncode == 0, p.stderr
+    (b,) = json.loads(base.read_text())["results"]
+    out = farm_tmp / "gpio-tcp.json"
+    with ser2net(farm_tmp, tcp_sim.port, chardelay=False) as port:
+        p = irqkit("measure", "--port", f"rfc2217://127.0.0.1:{port}", "--source", "gpio", "-n", "50",
+                   "--no-progress", "--trigger", f"bench:{loopback(tcp_sim.bench)}", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    (r,) = d["results"]
+    assert r["source"] == "gpio" and r["count"] + r["lost"] == 50 and r["count"] >= 45, r
+    assert d["target"]["device_id"] == tcp_sim.device_id
+    print(f"\ngpio rtt p50: pty + unix bench {b['rtt_us']['p50']:.0f} us, ser2net + TCP bench "
+          f"{r['rtt_us']['p50']:.0f} us; device p50 {b['device_us']['p50']:.0f} / "
+          f"{r['device_us']['p50']:.0f} us; lost {b['lost']} / {r['lost']}")
+
+
+def test_each_simulator_reports_its_own_device_id(sim: SimBoard, tcp_sim: SimBoard) -> None:
+    ids = []
+    for b in (sim, tcp_sim):
+        run = measure(port=b.port, source="soft", count=5, log=lambda s: None)
+        assert run.error is None and run.hello.get("id") == b.device_id
+        ids.append(run.device_id)
+    assert ids == [sim.device_id, tcp_sim.device_id] and ids[0] != ids[1]
+    assert all(len(i) == 16 for i in ids)          # machine.unique_id(): 8 bytes, as hex
+
+
+FIXTURE_SCRIPT = """\
+import sys
+from labgrid import Environment
+from irqkit_host.link.labgrid_place import LabgridError
+from irqkit_host.measure import measure
+from irqkit_host.measure.labgrid_driver import board_from_target
+env = Environment(sys.argv[1])
+for name in ("remote", "local"):
+    lb = board_from_target(env.get_target(name))
+    print(name, lb.target, lb.board, lb.port)
+    run = measure(port=lb.port, board=lb.board, source="soft", count=20, log=lambda s: None)
+    print("measured", run.results[0].source, len(run.results[0].samples) + run.results[0].lost, run.error)
+try:
+    board_from_target(env.get_target("bare"))
+except LabgridError as exc:
+    print("error", exc)
+env.cleanup()
+"""
+
+FIXTURE_ENV_YAML = """\
+imports:
+  - irqkit_host.measure.labgrid_driver
+targets:
+  remote:
+    resources:
+      RemotePlace:
+        name: {place}
+    options:
+      irqkit_board: sim
+  local:
+    resources:
+      RawSerialPort:
+        port: {pty}
+    drivers:
+      SerialDriver: {{}}
+      IrqkitDriver: {{board: sim}}
+  bare:
+    resources:
+      RawSerialPort:
+        port: {pty}
+"""
+
+
+@needs_ser2net
+@needs_labgrid
+def test_board_from_a_labgrid_target(sim: SimBoard, labgrid: Labgrid, farm_tmp: Path) -> None:
+    """What a pytest fixture run with --lg-env needs from labgrid's `target`: the serial port's
+    URL (a RemotePlace's NetworkSerialPort, or a local RawSerialPort's device) and the board
+    (the target option irqkit_board, or its IrqkitDriver's board); both measured."""
+    with ser2net(farm_tmp, sim.port, chardelay=False) as port, \
+            labgrid.exporter("farm4", NETWORK_EXPORT.format(port=port)):
+        labgrid.place("irqkit-fix", "farm4/irqkit-fast/*")
+        env_file = farm_tmp / "env-fixture.yaml"
+        env_file.write_text(FIXTURE_ENV_YAML.format(place="irqkit-fix", pty=sim.port))
+        script = farm_tmp / "fixture.py"
+        script.write_text(FIXTURE_SCRIPT)
+        p = subprocess.run([LABGRID_PYTHON, str(script), str(env_file)], capture_output=True, text=True,
+                           timeout=180, env=dict(labgrid.env, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}"))
+        labgrid.client("-p", "irqkit-fix", "release")
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.splitlines()
+    assert lines[0] == f"remote remote sim rfc2217://127.0.0.1:{port}?ign_set_control", p.stdout
+    assert lines[2] == f"local local sim {sim.port}", p.stdout
+    assert lines[1] == lines[3] == "measured soft 20 None", p.stdout
+    assert lines[4].startswith("error labgrid target 'bare' names no irqkit board"), p.stdout
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_tcp_bench_with_a_token_on_both_runtimes(runtime: str) -> None:
+    with start_sim(runtime=runtime, log=lambda m: None, bench="tcp:0.0.0.0:0") as b:
+        with BenchClient(loopback(b.bench)) as c:
+            c.set("P0", 1)
+            assert c.get("P0") == 1 and c.state()["bench"]["refused_clients"] == 0
+            with BenchClient(loopback(b.bench, "nope")) as bad, pytest.raises(SimError, match="refused"):
+                bad.pulse("P0")
+            assert c.state()["bench"]["refused_clients"] == 1
+
+
+def test_bad_bench_option_is_one_line(irqkit: Irqkit) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        for spec, words in (("unix", "expected tcp:[HOST:]PORT"), ("tcp:127.0.0.1:70000", "0..65535"),
+                            (f"tcp:127.0.0.1:{busy}", "Address already in use")):
+            p = irqkit("sim", "--bench", spec)
+            assert p.returncode == 1 and p.stderr.count("\n") == 1 and words in p.stderr, p.stderr
+            assert p.stdout == ""                      # no simulator was started

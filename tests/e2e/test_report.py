@@ -40,6 +40,10 @@ def test_report_over_three_simulators(tmp_path: Path) -> None:
     measured = [r for r in rows if r["source"] == "soft"]
     assert len(measured) == 3
     assert len({(r["target"], r["device_id"], r["started_at"]) for r in measured}) == 3
+    # each simulator has its own machine.unique_id(), reported in HELLO (id) -> device_id
+    ids = [r["device_id"] for r in measured]
+    assert len(set(ids)) == 3 and all(len(i) == 16 for i in ids), ids
+    assert sorted(ids) == sorted(r["target"]["device_id"] for r in runs)
     p = irqkit("report", *map(str, outs))
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and out.strip().splitlines()[-1].startswith("3 run(s), 3 target(s)"), out

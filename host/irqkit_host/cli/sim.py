@@ -34,6 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", metavar="PATH", default=None,
                    help="make PATH a symlink to the pty (a stable port path: `mpremote connect PATH`)")
 
+    p.add_argument("--bench", metavar="tcp:[HOST:]PORT", default=None,
+                   help="serve the bench channel on TCP too, for a simulator on another machine "
+                        "(HOST defaults to 127.0.0.1; any other address gets a random token, "
+                        "printed in the bench: URL; PORT 0 picks a free one)")
 
 def check_link(path: str) -> str:
     """--link PATH may be new or an old symlink (replaced), never a file or directory."""
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
     try:
-        target = start_target(board, runtime=getattr(args, "runtime", None), flash=getattr(args, "flash", None))
+        target = start_target(board, runtime=getattr(args, "runtime", None), flash=getattr(args, "flash", None),
+                              bench=getattr(args, "bench", None))
         try:
             name = name or free_name(board["name"])
             with serve(target, board["name"], name, link):

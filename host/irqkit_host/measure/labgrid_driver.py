@@ -20,26 +20,32 @@ holds open (irqkit takes an open pyserial port as well as a URL). ``IrqkitStrate
 walks the states off -> deployed -> app: off powers the board down (when the target has
 a power driver), deployed powers it up and deploys the firmware (only changed files are
 written), app starts the latency responder, reachable as ``driver.session.link``.
+
+:func:`board_from_target` gives a pytest fixture what it needs from a labgrid ``Target``
+(``--lg-env``): the serial port's URL and the irqkit board name.
 """
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 import attr
 from labgrid.driver.common import Driver
+from labgrid.exceptions import NoResourceFoundError
 from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.strategy.common import Strategy, StrategyError, never_retry
 
 from ..boards import load_board
 from ..deploy import DeployResult, app_start_code, deploy
+from ..link.labgrid_place import LabgridError, _serial_url
 from ..link.session import DeviceSession
 from .model import Run
 from .run import measure
 from .trials import DEFAULT_COUNT
 
-__all__ = ["IrqkitDriver", "IrqkitStrategy", "Status"]
+__all__ = ["IrqkitDriver", "IrqkitStrategy", "LabgridBoard", "Status", "board_from_target"]
 
 
 @target_factory.reg_driver
@@ -137,3 +143,51 @@ class IrqkitStrategy(Strategy):  # type: ignore[misc]  # labgrid has no type hin
                 self.transition(Status.deployed)
             self.irqkit.start()
         self.status = status
+
+
+@dataclass(frozen=True)
+class LabgridBoard:
+    """What irqkit needs of a labgrid target: ``port`` (a pyserial URL or device path for
+    ``measure(port=...)``/``deploy``/``DeviceSession``), ``board`` (an irqkit board name),
+    ``target`` (the labgrid target's name)."""
+
+    port: str
+    board: str
+    target: str
+
+
+def board_from_target(target: Any, *, serial: str | None = None) -> LabgridBoard:
+    """The port and board of a labgrid ``Target`` (``env.get_target()``, the ``target``
+    fixture of labgrid's pytest plugin), without activating any driver.
+
+    port: the target's ``NetworkSerialPort`` (a ``RemotePlace``'s, or a ser2net port in the
+    environment file: ``rfc2217://HOST:PORT?ign_set_control``, ``socket://`` for raw), else its
+    local ``SerialPort`` (``RawSerialPort``, ``USBSerialPort``: the device path); ``serial``
+    names one when there are several. board: the ``board`` of its ``IrqkitDriver``, else the
+    target option ``irqkit_board`` (``targets: main: options: {irqkit_board: pico}``)."""
+    name = str(getattr(target, "name", "?"))
+    drivers = [d for d in getattr(target, "drivers", []) if isinstance(d, IrqkitDriver)]
+    board = drivers[0].board if drivers else None
+    env = getattr(target, "env", None)
+    if board is None and env is not None:
+        try:
+            board = env.config.get_target_option(name, "irqkit_board")
+        except KeyError:
+            board = None
+    if not board:
+        raise LabgridError(f"labgrid target {name!r} names no irqkit board: give it an IrqkitDriver "
+                           "(board: NAME) or the target option irqkit_board")
+    load_board(str(board))      # an unknown board: one line now, not at deploy
+    try:
+        res = target.get_resource("NetworkSerialPort", name=serial, wait_avail=False)
+        port = _serial_url({"host": res.host, "port": res.port, "protocol": res.protocol})
+    except NoResourceFoundError:
+        try:
+            res = target.get_resource("SerialPort", name=serial, wait_avail=False)
+        except NoResourceFoundError as exc:
+            raise LabgridError(f"labgrid target {name!r} has no serial port: {exc}") from None
+        if not res.port:
+            raise LabgridError(f"labgrid target {name!r}: its serial port {res.name!r} has no device "
+                               "(not plugged in?)")
+        port = str(res.port)
+    return LabgridBoard(port=port, board=str(board), target=name)

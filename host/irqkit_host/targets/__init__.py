@@ -51,16 +51,20 @@ class RunningTarget(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def _start_sim(board: dict[str, Any], runtime: str | None, flash: str | None) -> RunningTarget:
-    return start_sim(runtime=runtime, flash=flash, board=board["name"])
+def _start_sim(board: dict[str, Any], runtime: str | None, flash: str | None,
+               bench: str | None) -> RunningTarget:
+    return start_sim(runtime=runtime, flash=flash, board=board["name"], bench=bench)
 
 
-def _start_qemu_microbit(board: dict[str, Any], runtime: str | None, flash: str | None) -> RunningTarget:
+def _start_qemu_microbit(board: dict[str, Any], runtime: str | None, flash: str | None,
+                         bench: str | None) -> RunningTarget:
+    if bench:
+        raise TargetError(f"board {board['name']!r} runs in QEMU: it has no bench channel (--bench)")
     return start_microbit()
 
 
-#: target name (board file) -> starter(board, runtime, flash)
-TARGETS: dict[str, Callable[[dict[str, Any], str | None, str | None], RunningTarget]] = {
+#: target name (board file) -> starter(board, runtime, flash, bench)
+TARGETS: dict[str, Callable[[dict[str, Any], str | None, str | None, str | None], RunningTarget]] = {
     "sim": _start_sim,
     "qemu-microbit": _start_qemu_microbit,
 }
@@ -72,11 +76,11 @@ def can_start(board: dict[str, Any]) -> bool:
 
 
 def start_target(board: dict[str, Any], *, runtime: str | None = None,
-                 flash: str | None = None) -> RunningTarget:
+                 flash: str | None = None, bench: str | None = None) -> RunningTarget:
     """Start the board's target; raise :class:`TargetError` for a board without one."""
     name = board.get("target")
     starter = TARGETS.get(name) if isinstance(name, str) else None
     if starter is None:
         raise TargetError(f"board {board['name']!r} names no target irqkit can start "
                           f"(known targets: {', '.join(sorted(TARGETS))})")
-    return starter(board, runtime, flash)
+    return starter(board, runtime, flash, bench)

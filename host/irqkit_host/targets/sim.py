@@ -4,6 +4,9 @@
         print(board.port, board.bench)  # /dev/pts/N, unix:/tmp/irqkit-sim-.../bench.sock
         BenchClient(board.bench).cmd("set P0 1")
 
+    start_sim(bench="tcp:127.0.0.1:0")  # the bench on TCP as well: board.bench is tcp://...
+                                        # (a token in it for any address but loopback)
+
 The launcher owns the pty: the VM gets the master end as stdin/stdout, the launcher keeps
 the master and the slave open so the slave never hangs up while the VM restarts (soft
 reset) and so the VM never reads EIO while no client has the port open. The slave is put
@@ -29,6 +32,7 @@ from simboard.console import EXIT_SOFT, EXIT_SOFT_RAW  # the statuses the VM end
 
 from ..boards import load_board
 from ..errors import SimError
+from .bench import listen_spec
 from .process import ManagedProcess
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
@@ -129,8 +133,11 @@ class SimBoard(ManagedProcess):
     title = "simulator"
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
-                 log: Callable[[str], None] | None = None, board: str = "sim") -> None:
+                 log: Callable[[str], None] | None = None, board: str = "sim",
+                 bench: str | None = None) -> None:
         super().__init__()
+        tcp_url, self._bench_tcp = listen_spec(bench) if bench else (None, "")
+        self._bench_token = tcp_url.token if tcp_url else None   # "HOST:PORT" the VM binds, token
         self.runtime = pick_runtime(runtime)
         self.board = board
         self._board_json = _board_json(board)
@@ -149,7 +156,9 @@ class SimBoard(ManagedProcess):
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         self.bench_path = self.run_dir / "bench.sock"
-        self.bench = f"unix:{self.bench_path}"
+        # the unix socket always (the launcher waits for it); with --bench tcp: that URL
+        self.bench = tcp_url.url if tcp_url else f"unix:{self.bench_path}"
+        self.device_id = os.urandom(8).hex()   # machine.unique_id() of this instance
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
@@ -190,6 +199,13 @@ class SimBoard(ManagedProcess):
         env["IRQKIT_SIM_RUN"] = str(self.run_dir)
         env["IRQKIT_SIM_RUNTIME"] = self.runtime
         env["IRQKIT_SIM_BOARD"] = self._board_json   # the personality (board file)
+        env["IRQKIT_SIM_UID"] = self.device_id
+        env.pop("IRQKIT_SIM_BENCH_TCP", None)
+        env.pop("IRQKIT_SIM_BENCH_TOKEN", None)
+        if self._bench_tcp:
+            env["IRQKIT_SIM_BENCH_TCP"] = self._bench_tcp
+            if self._bench_token:
+                env["IRQKIT_SIM_BENCH_TOKEN"] = self._bench_token
         try:
             os.unlink(self.bench_path)
         except FileNotFoundError:
@@ -322,7 +338,8 @@ def _board_json(name: str) -> str:
 
 
 def start_sim(runtime: str | None = None, flash: str | None = None,
-              log: Callable[[str], None] | None = None, board: str = "sim") -> SimBoard:
+              log: Callable[[str], None] | None = None, board: str = "sim",
+              bench: str | None = None) -> SimBoard:
     """Start a simulator board with a board file's personality (a context manager;
-    .stop() also works)."""
-    return SimBoard(runtime=runtime, flash=flash, log=log, board=board)
+    .stop() also works). bench="tcp:[HOST:]PORT": its bench channel on TCP too."""
+    return SimBoard(runtime=runtime, flash=flash, log=log, board=board, bench=bench)

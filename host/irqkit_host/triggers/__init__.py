@@ -3,7 +3,8 @@
 One module per scheme, looked up by name in :data:`TRIGGERS` (as pyserial looks up its URL
 handlers); ``--trigger SCHEME:ARG``:
 
-- ``bench:URL`` (:mod:`.bench`) — the simulator's bench channel (a pulse on a virtual pin);
+- ``bench:URL`` (:mod:`.bench`) — the simulator's bench channel (a pulse on a virtual pin):
+  ``bench:unix:PATH``, or ``bench:tcp://HOST:PORT[?token=T]`` for ``irqkit sim --bench tcp:...``;
 - ``modem:rts`` / ``modem:dtr`` (:mod:`.modem`) — a USB-serial adapter's modem line wired
   to the pin (active-low at the TTL pin: clearing it drives the pin high);
 - ``blinka:PIN`` (:mod:`.blinka`) — a GPIO of the host through Adafruit Blinka (Raspberry
