@@ -20,7 +20,8 @@
 #     try:
 #         sched.run()
 #     except KeyboardInterrupt:         # raised by Break's task: the app stops
-#         pass
+#         pass                          # (no traceback: its "<stdin>" has a ">" that
+#                                       # mpremote could take for the raw-REPL prompt)
 #     finally:
 #         sched.close()                 # handlers detached, Ctrl-C back (kbd_intr(3))
 #
