@@ -11,25 +11,23 @@
 #
 # Stopping: CONFIG run=0 from the host; or Ctrl-C from a terminal or mpremote. The app
 # turns off MicroPython's Ctrl-C handling while it runs (0x03 is an ordinary byte inside
-# binary frames) and applies its own rule: a 0x03 with no 0x00 after it, then a line
-# quiet for BREAK_QUIET_MS. A host frame always ends in 0x00 and is written at once, so
-# that can only be a person or mpremote. mpremote follows its "\r\x03" with "\r\x01"
-# (enter raw REPL) which the app has then already read: the app answers with the raw
-# REPL banner so mpremote's handshake completes (the harness starts the app from the
-# raw REPL, so that is where the board is when the app returns).
+# binary frames) and applies the break rule of irqkit.brk (the piece any app that owns
+# the link can use): a 0x03 with no 0x00 after it, then a quiet line, stops it, and
+# mpremote's raw-REPL request that followed is answered (the harness starts the app from
+# the raw REPL, so that is where the board is when the app returns). On return every
+# handler is detached and Ctrl-C is back (Scheduler.close()).
 import sys
 
 from irqkit import VERSION
 from irqkit import proto as P
-from irqkit.compat import const, ticks_ms, ticks_us, ticks_diff, wrap
+from irqkit.compat import const, ticks_us, ticks_diff, wrap
 from irqkit.frame import FrameDecoder, FrameEncoder
 from irqkit.sched import Scheduler
 from irqkit.source import SoftSource
 from irqkit.polled import PolledSource
 from irqkit.hwsource import GpioSource, TimerSource, UartSource
 from irqkit import report
-
-BREAK_QUIET_MS = const(100)
+from irqkit.brk import Break, kbd_intr
 # A stale RX event is dispatched soon after the drain that made it stale; beyond this
 # age t_empty is ignored, so ticks_us wrap-around (~537 s half period) cannot turn a
 # fresh event "stale" and strand its bytes.
@@ -58,9 +56,7 @@ class App:
         self.running = False
         self.unknown = 0          # frames of an unknown type (answered with ERROR)
         self.bad_payload = 0      # frames whose payload did not parse
-        self.ctrl_c = False       # a 0x03 arrived and no 0x00 since
-        self.ctrl_a = False       # ... and a 0x01 after it (mpremote entering raw REPL)
-        self.t_last = 0
+        self.brk = Break(port)    # the break rule (Ctrl-C from a terminal or mpremote)
         self.stats_pages = None
         self.capacity = capacity
         self.response_pin = response_pin
@@ -92,8 +88,7 @@ class App:
                 self.gpio = sched.add(src)
             except NotImplementedError:
                 self.gpio = None
-        sched.add(PolledSource("break", self.on_break, self.check_break, 20000,
-                               prio=PRIO_BREAK))
+        self.brk.attach(sched, prio=PRIO_BREAK, kbd_off=False)   # Ctrl-C off in run()
 
     def sources(self):
         names = ["uart", "soft"]
@@ -144,16 +139,7 @@ class App:
             if not n:
                 self.t_empty = t0
                 break
-            self.t_last = ticks_ms()
-            for k in range(n):
-                c = buf[k]
-                if c == 0:
-                    self.ctrl_c = False
-                    self.ctrl_a = False
-                elif c == 3:
-                    self.ctrl_c = True
-                elif c == 1 and self.ctrl_c:
-                    self.ctrl_a = True
+            self.brk.feed(buf, n)
             i = 0
             while i < n:
                 i += dec.feed_buf(buf, n, i)
@@ -161,14 +147,6 @@ class App:
                     self.handle(dec.type, dec.seq, dec.payload, dec.payload_len)
                     if not self.running:
                         return
-
-    def check_break(self):
-        return self.ctrl_c and ticks_diff(ticks_ms(), self.t_last) > BREAK_QUIET_MS
-
-    def on_break(self, ev):
-        if self.ctrl_a:
-            self.port.serial_write(b"raw REPL; CTRL-B to exit\r\n")
-        raise KeyboardInterrupt
 
     def handle(self, type, seq, payload, n):
         try:
@@ -338,7 +316,7 @@ class App:
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self):
-        kbd = _kbd_intr_off()
+        kbd_intr(-1)
         self.running = True
         try:
             self.sched.run()
@@ -346,7 +324,7 @@ class App:
             self.running = False
             if self.timer is not None:
                 self.retire_timer()
-            _kbd_intr_restore(kbd)
+            self.sched.close()   # UART/GPIO handlers detached, kbd_intr(3)
 
 
 def _unique_id():
@@ -362,21 +340,6 @@ def _unique_id():
     except (OSError, ValueError, NotImplementedError):
         uid = None
     return "".join(["%02x" % b for b in uid]) if uid else ""
-
-
-def _kbd_intr_off():
-    try:
-        import micropython
-        micropython.kbd_intr(-1)
-        return True
-    except (ImportError, AttributeError):
-        return False
-
-
-def _kbd_intr_restore(was_off):
-    if was_off:
-        import micropython
-        micropython.kbd_intr(3)
 
 
 def main(port, **kw):

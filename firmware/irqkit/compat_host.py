@@ -57,3 +57,9 @@ def ticks30(raw_us, raw_ms):
         return raw_ms() & TICKS_MASK
 
     return us, ms
+
+
+def print_exception(e, file=None):
+    """sys.print_exception for CPython: the traceback, printed as MicroPython does."""
+    import traceback
+    traceback.print_exception(type(e), e, e.__traceback__, file=file)

@@ -57,6 +57,9 @@ class GpioSource(HwSource):
     def install(self, port):
         self.mode = port.gpio_irq(self.pin, self.edge, self.isr, self.hard, self.prio)
 
+    def uninstall(self, port):
+        port.gpio_irq_off(self.pin)
+
     def _edge(self, pin_obj):
         t = ticks_us()
         if self.debounce_us:
@@ -117,6 +120,9 @@ class UartSource(HwSource):
 
     def install(self, port):
         self.mode = port.uart_rx_irq(self.isr, self.prio) or "hard"  # HwSource.isr
+
+    def uninstall(self, port):
+        port.uart_rx_irq_off()
 
 
 def replay(g):

@@ -53,6 +53,14 @@ class Port:
         """Call handler(uart_obj) when bytes arrive on the console/link serial port."""
         raise NotImplementedError
 
+    def gpio_irq_off(self, pin):
+        """Detach the handler gpio_irq installed on `pin` (Pin.irq(handler=None))."""
+        raise NotImplementedError
+
+    def uart_rx_irq_off(self):
+        """Detach the handler uart_rx_irq installed (the console gets its bytes again)."""
+        raise NotImplementedError
+
     def pin_write(self, pin, value):
         """Drive an output pin (response pin for GPIO latency measurement)."""
         raise NotImplementedError

@@ -27,6 +27,7 @@ class Scheduler:
     last_error = None          # the exception object of the last failing task
     last_error_source = None
     idles = 0
+    show = None    # show(src, e): print a source's first task error (irqkit.schedext)
 
     def __init__(self, port):
         self.port = port
@@ -134,6 +135,8 @@ class Scheduler:
             self.errors = (self.errors + 1) & COUNTER_MASK
             self.last_error = e
             self.last_error_source = src.name
+            if s[ST_ERRORS] == 1 and self.show is not None:   # its first one printed
+                self.show(src, e)
         return True
 
     def run(self, until_ms=None):
@@ -172,3 +175,14 @@ class Scheduler:
         """Make run() return after the current step (callable from a task or an ISR)."""
         self.running = False
         self.port.wake()
+
+
+# The first error of a failing task printed (show) and close(): irqkit.schedext. A small
+# board's build (micro:bit: no IRQ handlers to detach, no heap for tracebacks) leaves that
+# module out; its scheduler then counts task errors only.
+try:
+    from irqkit.schedext import show, close
+    Scheduler.show = show
+    Scheduler.close = close
+except ImportError:
+    pass

@@ -10,14 +10,14 @@ import _thread
 from simboard.clock import ticks_us, ticks_diff, ticks_add
 from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
                               stdin_readinto)
-from simboard.controller import Controller
+from simboard.controller import Controller, _vm_schedule
 from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
 from simboard.bench import BenchServer
 from simboard.schedq import ScheduleQueue
 from simboard import personality
 
 KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
-KBD_RESET_MS = 2000   # MicroPython: a program that never idles is reset after this long
+KBD_RESET_MS = 2000   # MicroPython: a program Ctrl-C cannot reach is reset after this long
 UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
 RETRY_US = 200        # a delivery the VM's full schedule queue refused is retried this soon
 
@@ -57,6 +57,7 @@ class Hardware:
         self.kbd_char = 3
         self.kbd_pending = 0
         self._kbd_watch = 0
+        self.sigint_out = 0      # 1: a SIGINT was sent for the pending Ctrl-C (MicroPython)
         self.user_running = 0
         self.running = 1
         self.bench = None
@@ -100,13 +101,18 @@ class Hardware:
             self._uart_service(True)
 
     def idle(self, timeout_us):
-        if self.kbd_pending:
-            self.kbd_pending = 0
-            raise KeyboardInterrupt
+        if self.kbd_pending and not self.sigint_out:
+            self._raise_kbd()
         self.wait(timeout_us)
-        if self.kbd_pending:
-            self.kbd_pending = 0
-            raise KeyboardInterrupt
+        if self.kbd_pending and not self.sigint_out:
+            self._raise_kbd()
+
+    def _raise_kbd(self):
+        # the Ctrl-C is consumed by the interrupt, as a board's console consumes it: it
+        # does not stay in the RX buffer for the REPL (or a program that catches it)
+        self.kbd_pending = 0
+        self.uart.discard_through_last(self.kbd_char)
+        raise KeyboardInterrupt
 
     # -- pads and timers (the machine module configures them) --------------------------------
     def pad(self, name):
@@ -324,27 +330,73 @@ class Hardware:
 
     def keyboard_interrupt(self):
         """Ctrl-C while user code runs: KeyboardInterrupt is raised in the main program at
-        its next idle() (the REPL and machine.idle check it). On CPython a program that
-        does not idle within KBD_GRACE_MS is interrupted anyway (interrupt_main)."""
+        its next idle() (the REPL, machine.idle and time.sleep* idle). A program that does
+        not idle within KBD_GRACE_MS is interrupted anyway: on CPython by interrupt_main,
+        on the MicroPython VM by SIGINT (the unix VM's own Ctrl-C, raised at the next
+        bytecode branch). Only when that does not reach it either (the main thread is
+        stuck in a C call) is the board reset, after KBD_RESET_MS, and the console says so."""
         self.kbd_pending = 1
         self.main_waker.notify()
         if not self._kbd_watch:
             self._kbd_watch = 1
             _thread.start_new_thread(self._kbd_later, ())
 
+    def kbd_consumed(self):
+        """The Ctrl-C's KeyboardInterrupt was raised (the console or the probe saw it)."""
+        self.kbd_pending = 0
+        self.sigint_out = 0
+
+    def kbd_rearm(self):
+        """A SIGINT's KeyboardInterrupt landed in ROM code (a handler delivery) and was
+        caught there: the Ctrl-C is still owed to the program."""
+        self.sigint_out = 0
+        self.kbd_pending = 1
+
+    def _kbd_waiting(self):
+        return self.kbd_pending and self._kbd_active()
+
+    def _probe(self, _):
+        # a scheduled callback runs at a bytecode boundary, after the VM raised any
+        # pending exception: the main thread is running bytecode and took the SIGINT
+        if self.sigint_out:
+            self.kbd_consumed()
+            self.uart.discard_through_last(self.kbd_char)
+
     def _kbd_later(self):
         try:
             sleep_ms(KBD_GRACE_MS)
-            if not MP and self.kbd_pending and self._kbd_active():
+            if not self._kbd_waiting():
+                return
+            if not MP:
                 self.kbd_pending = 0
                 _thread.interrupt_main()
                 return
-            sleep_ms(KBD_RESET_MS - KBD_GRACE_MS)
-            if self.kbd_pending and self._kbd_active():
-                # The program never idles, so the VM cannot raise KeyboardInterrupt in it:
-                # reset the board instead (the launcher restarts a VM ended by SIGUSR1
-                # as a soft reset), so mpremote and the REPL get the board back.
-                console_write(b"\r\nirqkit-sim: the program does not idle; Ctrl-C resets the board\r\n")
+            waited = KBD_GRACE_MS
+            sent_at = 0
+            while waited < KBD_RESET_MS:
+                if not self._kbd_waiting():
+                    return
+                if not self.sigint_out:
+                    self.sigint_out = 1
+                    sent_at = waited
+                    # a background kill: system() ignores SIGINT in the caller while the
+                    # shell runs; the unix VM's handler raises KeyboardInterrupt in the
+                    # main thread (a second SIGINT before it is raised would end the VM)
+                    os.system("(sleep 0.02; kill -INT $PPID) &")
+                elif waited - sent_at >= 300:
+                    try:
+                        _vm_schedule(self._probe, None)
+                    except RuntimeError:
+                        pass
+                sleep_ms(20)
+                waited += 20
+            if self._kbd_waiting():
+                # Last resort: the main thread does not run bytecode (a blocking C call),
+                # so nothing can raise KeyboardInterrupt in it: reset the board (the
+                # launcher restarts a VM ended by SIGUSR1 as a soft reset), so mpremote and
+                # the REPL get the board back.
+                console_write(b"\r\nirqkit-sim: Ctrl-C could not interrupt the program "
+                              b"(blocked in a call); resetting the board\r\n")
                 # what the host sent after the Ctrl-C (mpremote: "\r\x01") goes to the
                 # next VM, as it would stay in a board's USB buffer across the reset
                 u = self.uart

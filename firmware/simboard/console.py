@@ -11,7 +11,7 @@
 import sys
 import os
 
-from simboard.runtime import MP, console_write, print_exc
+from simboard.runtime import MP, console_write, print_exc, cooked
 from simboard import board as sim_board
 from simboard import machine as sim_machine
 from simboard import upy as sim_micropython
@@ -75,13 +75,12 @@ class Console:
     def run_code(self, src, filename, mode="exec"):
         """Compile and run; print the traceback like a board. Returns the exception or None."""
         hw = self.hw
-        hw.kbd_pending = 0
+        hw.kbd_consumed()   # a stale Ctrl-C is not this program's
         hw.user_running = 1
         err = None
         try:
             try:
-                code = compile(src, filename, mode)
-                exec(code, self.globals)
+                self._run(src, filename, mode)
             finally:
                 hw.user_running = 0
                 hw.kbd_pending = 0
@@ -90,8 +89,12 @@ class Console:
         except BaseException as e:  # KeyboardInterrupt included
             err = e
             if isinstance(e, KeyboardInterrupt):
+                hw.kbd_consumed()
                 self.uart.discard_through_last(hw.kbd_char)  # the Ctrl-C was consumed
         return err
+
+    def _run(self, src, filename, mode):
+        exec(compile(src, filename, mode), self.globals)
 
     def run_file(self, name):
         if not _exists(name):
@@ -287,6 +290,7 @@ def main():
                     mode = con.friendly_repl()
             except KeyboardInterrupt:
                 # Ctrl-C that arrived just as user code finished
+                hw.kbd_consumed()
                 mode = "friendly" if mode != "raw" else "raw"
     except SoftReset as e:
         con.write(b"MPY: soft reboot\r\n")

@@ -208,6 +208,17 @@ class Controller:
 
     def _deliver(self, _):
         """Run ready lines, highest priority first, one at a time (the CPU's ISR context)."""
+        try:
+            self._deliver_all()
+        except KeyboardInterrupt:
+            # Ctrl-C's SIGINT landed in this scheduled delivery (the VM would print and
+            # drop it): the line stays deliverable and the Ctrl-C is owed to the program
+            self.in_flight = 0
+            self.hw.kbd_rearm()
+        if MP:
+            self._after()
+
+    def _deliver_all(self):
         while True:
             self._lock.acquire()
             L = None if self.masked else self._best(0)
@@ -218,8 +229,6 @@ class Controller:
             L.pending = 0
             self._lock.release()
             self._call(L)
-        if MP:
-            self._after()
 
     def _drain_now(self):
         while True:
@@ -249,6 +258,11 @@ class Controller:
             h(L.arg)
         except Exception as e:
             err = e
+        except BaseException:
+            # KeyboardInterrupt (Ctrl-C's SIGINT at a bytecode branch of the handler)
+            heap_unlock()
+            self._isr = 0
+            raise
         heap_unlock()
         self._isr = 0
         L.runs += 1

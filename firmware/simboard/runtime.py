@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover
     import uselect as select
 import socket
 import os
+import io
 
 if MP:
     import time as _time
@@ -38,8 +39,10 @@ if MP:
     def stdin_readinto(buf):
         return _stdin.readinto(buf)
 
-    def print_exc(e):
-        sys.print_exception(e)
+    def format_exc(e):
+        buf = io.StringIO()
+        sys.print_exception(e, buf)
+        return buf.getvalue()
 else:
     import time as _time
     import traceback
@@ -65,12 +68,47 @@ else:
             n = os.write(1, data)
             data = data[n:]
 
-    def print_exc(e):
+    def format_exc(e):
         lines = traceback.format_exception(type(e), e, e.__traceback__)
         if isinstance(e, OSError) and e.errno:
             # print like MicroPython ("OSError: [Errno 2] ENOENT"): mpremote parses it
             lines[-1] = "OSError: [Errno %d] %s\n" % (e.errno, errno.errorcode.get(e.errno, ""))
-        console_write("".join(lines).replace("\n", "\r\n").encode())
+        return "".join(lines)
+
+
+ROM_FILE = "/simboard/"
+
+
+def rom_free(text):
+    """A traceback without the ROM's frames: on a board the console, machine and the
+    interrupt controller are C code, which a traceback never shows. A frame is its
+    '  File "...", line N, in f' line and (CPython) the indented source lines under it."""
+    out = []
+    skip = False
+    for ln in text.split("\n"):
+        if ln.startswith('  File "'):
+            skip = ROM_FILE in ln.split('"')[1]
+            if skip:
+                continue
+        elif skip and ln.startswith("    "):
+            continue
+        else:
+            skip = False
+        out.append(ln)
+    return "\n".join(out)
+
+
+def cooked(text):
+    """Text as a board's console sends it: every "\n" as "\r\n" (the REPL's stdout is
+    "cooked" on a board: mp_hal_stdout_tx_strn_cooked)."""
+    if isinstance(text, str):
+        text = text.encode()
+    return text.replace(b"\n", b"\r\n")
+
+
+def print_exc(e, write=None):
+    """Print a traceback like a board: no ROM frames, "\r\n" line ends."""
+    (write or console_write)(cooked(rom_free(format_exc(e))))
 
 
 def get_ident():

@@ -101,6 +101,10 @@ class ScheduleQueue:
             self.ran += 1
             try:
                 fn(arg)
+            except KeyboardInterrupt:
+                # Ctrl-C's SIGINT landed in a scheduled handler (the VM would print and
+                # drop it): it is owed to the program; the rest still run
+                self.hw.kbd_rearm()
             except BaseException:
                 # as on a board, the exception reaches the main program; the rest still run
                 self._lock.acquire()

@@ -175,9 +175,8 @@ def test_irqkit_sim_cli_lifecycle(tmp_path):
 
 @pytest.mark.parametrize("program", ["busy", "idle"])
 def test_mpremote_stops_a_running_main_py(board, program):
-    """mpremote's Ctrl-C gets the board back from a main.py that runs forever: one that
-    idles (machine.idle) gets KeyboardInterrupt; one that never idles is interrupted
-    (CPython) or the board resets (MicroPython VM: no way to raise into a busy thread)."""
+    """mpremote's Ctrl-C gets the board back from a main.py that runs forever, one that
+    idles (machine.idle) and one that never does."""
     body = ("while True:\n    pass\n" if program == "busy" else
             "import machine\nwhile True:\n    machine.idle()\n")
     (board.flash / "main.py").write_text(body)
@@ -192,3 +191,84 @@ def test_mpremote_stops_a_running_main_py(board, program):
     r = mpremote(board.port, "exec", "print(6*7)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("42")
+
+
+def quiet_friendly(s: serial.Serial) -> None:
+    """The friendly REPL with nothing left to read (a just-booted board prints its own
+    banner too, which to_friendly may have matched first)."""
+    to_friendly(s)
+    time.sleep(0.3)
+    s.reset_input_buffer()
+
+
+def repl_run(s: serial.Serial, text: str) -> None:
+    """Type a block at the friendly REPL (paste mode: Ctrl-E ... Ctrl-D)."""
+    s.write(b"\x05")
+    assert s.read_until(b"=== ").endswith(b"=== ")
+    s.write(text.replace("\n", "\r").encode() + b"\x04")
+
+
+def test_console_output_is_cooked_and_tracebacks_have_no_rom_frames(board):
+    """What a board's console sends: "\r\n" after every line of print(), of an expression's
+    value and of a traceback, and no frame of the ROM (console, machine) in it."""
+    with serial.Serial(board.port, timeout=5) as s:
+        quiet_friendly(s)
+        s.write(b"print('a\\nb'); import sys; sys.stdout.write('c\\n')\r")
+        out = s.read_until(b">>> ")
+        assert b"a\r\nb\r\nc\r\n" in out, out
+        assert b"\n" not in out.replace(b"\r\n", b""), out
+        s.write(b"21*2\r")
+        out = s.read_until(b">>> ")
+        assert out.endswith(b"42\r\n>>> "), out
+        s.write(b"import machine; machine.Pin('nope')\r")
+        out = s.read_until(b">>> ")
+        assert b"Traceback (most recent call last):\r\n" in out, out
+        assert b'File "<stdin>", line 1' in out, out
+        assert b"simboard" not in out, out
+        assert b"\n" not in out.replace(b"\r\n", b""), out
+        repl_run(s, "def f():\n    return 1/0\n\nf()\n")
+        out = s.read_until(b">>> ")
+        assert b"ZeroDivisionError" in out and b"in f" in out, out
+        assert b"simboard" not in out, out
+
+
+@pytest.mark.parametrize("program", ["sleep", "busy"])
+def test_ctrl_c_raises_keyboard_interrupt(board, program):
+    """Ctrl-C stops a loop that sleeps (time.sleep_ms idles the board, as on a board) and
+    one that never idles, with KeyboardInterrupt and no reset, on both runtimes."""
+    body = ("import time\nn = 0\nwhile True:\n    time.sleep_ms(10)\n    n += 1\n"
+            if program == "sleep" else "n = 0\nwhile True:\n    n += 1\n")
+    restarts = board.restarts
+    with serial.Serial(board.port, timeout=5) as s:
+        quiet_friendly(s)
+        repl_run(s, body)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        s.write(b"\x03")
+        out = s.read_until(b"KeyboardInterrupt")
+        took = time.monotonic() - t0
+        out += s.read_until(b">>> ")
+        assert b"\r\nKeyboardInterrupt" in out and out.endswith(b"\r\n>>> "), out
+        assert b"reset" not in out, out
+        s.write(b"n > 10\r")
+        out = s.read_until(b">>> ")
+        assert b"True\r\n" in out, out    # the loop ran, and the REPL has its globals
+    assert board.restarts == restarts
+    print(f"{program}: Ctrl-C -> KeyboardInterrupt in {took * 1000:.0f} ms")
+
+
+def test_mpremote_ls_shows_file_sizes(board):
+    (board.flash / "sized.txt").write_bytes(b"x" * 1234)
+    (board.flash / "sub").mkdir(exist_ok=True)
+    try:
+        r = mpremote(board.port, "ls", ":")
+        assert r.returncode == 0, r.stderr
+        sizes = {ln.split()[-1]: ln.split()[0] for ln in r.stdout.splitlines()[1:] if ln.strip()}
+        assert sizes.get("sized.txt") == "1234", r.stdout
+        assert sizes.get("sub/") == "0", r.stdout
+        r = mpremote(board.port, "exec", "import os; print([e for e in os.ilistdir() "
+                     "if e[0] == 'sized.txt'][0][3], os.stat('sized.txt')[6])")
+        assert r.stdout.split() == ["1234", "1234"], r.stdout + r.stderr
+    finally:
+        (board.flash / "sized.txt").unlink()
+        (board.flash / "sub").rmdir()

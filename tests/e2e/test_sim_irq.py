@@ -260,7 +260,11 @@ def test_bytes_sent_while_the_program_starts_reach_its_uart_task(board, dev):
     """A UART's RX flag is level-triggered: bytes that arrived before the RX interrupt was
     enabled raise it at once, in order — and a 0x03 among them is data, not Ctrl-C."""
     dev.exec_raw_no_follow("""
-sleep_ms(300)   # 'importing': the host's bytes arrive now, before the handler exists
+# 'importing' for 300 ms: the host's bytes arrive now, before the handler exists (busy,
+# as an import is: a sleep idles the board, and an idle board takes a 0x03 as Ctrl-C)
+t0 = ticks_us()
+while ticks_diff(ticks_us(), t0) < 300000:
+    pass
 rx = bytearray(64)
 got = bytearray()
 def on_rx(ev):

@@ -179,7 +179,7 @@ def test_frames_containing_0x03_do_not_stop_the_app():
     assert b"\x03" in frame
     out = _exchange(port, app, frame)
     assert out == [(P.PONG, 3, b"\x03\x03\r\x03")]
-    assert not app.ctrl_c
+    assert not app.brk.ctrl_c
 
 
 def test_timer_counters_survive_disarm_and_rearm():

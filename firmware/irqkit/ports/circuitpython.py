@@ -529,6 +529,16 @@ class CircuitPythonPort:
     def uart_rx_irq(self, handler, priority=None):
         raise NotImplementedError("CircuitPython has no UART RX interrupt: poll the link")
 
+    def gpio_irq_off(self, pin):
+        for v in self.vectors:
+            if isinstance(v, _KeysVector) and v.view.name == pin:
+                v.deinit()
+                self.vectors.remove(v)
+                return
+
+    def uart_rx_irq_off(self):
+        pass   # uart_rx_irq never installs one here
+
     def pin_write(self, pin, value):
         d = self.pins.get(pin)
         if d is None:

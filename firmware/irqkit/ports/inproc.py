@@ -112,9 +112,9 @@ class InprocPort:
         p = self.pins[pin]
         old = p.level
         p.level = level
-        trig, handler = self.pin_handlers[pin]
-        if old == level:
+        if old == level or pin not in self.pin_handlers:
             return
+        trig, handler = self.pin_handlers[pin]
         if trig == "both" or (trig == "rising") == (level == 1):
             self.fire(handler, p)
 
@@ -131,6 +131,12 @@ class InprocPort:
     def uart_rx_irq(self, handler, priority=None):
         self.uart_handler = handler
         return "hard"
+
+    def gpio_irq_off(self, pin):
+        self.pin_handlers.pop(pin, None)
+
+    def uart_rx_irq_off(self):
+        self.uart_handler = None
 
     def receive(self, data):
         self.rx.extend(data)

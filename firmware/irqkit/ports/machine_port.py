@@ -144,6 +144,16 @@ class MachinePort:
             u.irq(handler=handler, trigger=trig)
             return "soft"
 
+    def gpio_irq_off(self, pin):
+        p = self.pins.get(pin)
+        if p is not None:
+            p.irq(handler=None)
+
+    def uart_rx_irq_off(self):
+        u = self.uart
+        if u is not None and hasattr(u, "irq"):
+            u.irq(handler=None)
+
     def pin_write(self, pin, value):
         p = self.pins.get(pin)
         if p is None:

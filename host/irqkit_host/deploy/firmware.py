@@ -15,7 +15,7 @@ from ..errors import DeployError
 
 # Every board gets these (paths relative to the irqkit package).
 CORE_FILES = (
-    "__init__.py", "clock.py", "compat.py", "compat_host.py", "ring.py", "source.py", "critical.py", "polled.py", "sched.py",
+    "__init__.py", "clock.py", "compat.py", "compat_host.py", "ring.py", "source.py", "critical.py", "polled.py", "brk.py", "sched.py", "schedext.py",
     "report.py", "hwsource.py", "frame.py", "proto.py", "app.py", "ports/__init__.py",
 )
 
