@@ -15,7 +15,9 @@ checkout: ``pytest -p irqkit_host.pytest_plugin``)::
 ``--irqkit-runtime`` the VM); with ``--irqkit-port=URL [--irqkit-board=NAME]`` it is the board
 at that port (give the options with ``=``: pytest looks for its rootdir before plugins add
 options, and a separate ``/dev/ttyACM0`` word would be taken for a test path there). A port that is a running ``irqkit sim`` (its pty or ``--link``) gets that
-simulator's bench. ``.deploy()`` copies the irqkit firmware, ``.measure(source=, count=)``
+simulator's bench. Run under labgrid's pytest plugin (``pytest --lg-env env.yaml``, with
+``pip install 'irqkit[labgrid]'``) and no ``--irqkit-port``, it is labgrid's ``target``: its
+serial port and the board its ``IrqkitDriver`` or target option ``irqkit_board`` names. ``.deploy()`` copies the irqkit firmware, ``.measure(source=, count=)``
 runs :func:`irqkit_host.measure.measure` on the board and returns its :class:`Run`.
 """
 from __future__ import annotations
@@ -118,6 +120,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "skipped on a real board")
 
 
+def _lg_env(config: pytest.Config) -> bool:
+    """True when labgrid's pytest plugin runs with an environment (``--lg-env``)."""
+    try:
+        return bool(config.getoption("--lg-env"))
+    except ValueError:   # labgrid's plugin is not loaded: no such option
+        return False
+
+
 @pytest.fixture
 def irqkit_board(request: pytest.FixtureRequest) -> Iterator[IrqkitBoard]:
     """A fresh simulator (default) or the board at ``--irqkit-port``; see the module doc."""
@@ -125,6 +135,11 @@ def irqkit_board(request: pytest.FixtureRequest) -> Iterator[IrqkitBoard]:
     board = load_board(config.getoption("--irqkit-board") or "sim")
     port = config.getoption("--irqkit-port")
     sim_only = request.node.get_closest_marker(SIM_ONLY) is not None
+    if not port and _lg_env(config):
+        # labgrid's pytest plugin is active: the board under test is its `target`
+        from .measure.labgrid_driver import board_from_target  # optional: labgrid
+        lab = board_from_target(request.getfixturevalue("target"))
+        port, board = lab.port, load_board(lab.board)
     if port:
         bench = bench_for_port(port)
         if sim_only and bench is None:

@@ -620,3 +620,39 @@ def test_bad_bench_option_is_one_line(irqkit: Irqkit) -> None:
             p = irqkit("sim", "--bench", spec)
             assert p.returncode == 1 and p.stderr.count("\n") == 1 and words in p.stderr, p.stderr
             assert p.stdout == ""                      # no simulator was started
+
+
+LG_FIXTURE_ENV = """\
+imports:
+  - irqkit_host.measure.labgrid_driver
+targets:
+  main:
+    resources:
+      RawSerialPort:
+        port: {pty}
+    options:
+      irqkit_board: sim
+"""
+
+LG_FIXTURE_TEST = '''\
+def test_the_labgrid_target_is_the_board(irqkit_board):
+    assert irqkit_board.port == {pty!r} and irqkit_board.name == "sim"
+    assert irqkit_board.bench is None          # a labgrid target is a real board to irqkit
+    assert irqkit_board.exec("print(6*7)").strip() == "42"
+    run = irqkit_board.measure(source="soft", count=10)
+    assert [r.source for r in run.results] == ["soft"] and run.results[0].lost == 0
+'''
+
+
+@needs_labgrid
+def test_irqkit_board_fixture_takes_the_labgrid_target_under_lg_env(sim: SimBoard, farm_tmp: Path) -> None:
+    """pytest --lg-env ENV (labgrid's plugin) + irqkit's plugin: irqkit_board is labgrid's target."""
+    work = farm_tmp / "lgfixture"
+    work.mkdir()
+    (work / "env.yaml").write_text(LG_FIXTURE_ENV.format(pty=sim.port))
+    (work / "test_on_labgrid.py").write_text(LG_FIXTURE_TEST.format(pty=sim.port))
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'host'}{os.pathsep}{ROOT / 'firmware'}")
+    p = subprocess.run([LABGRID_PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "irqkit_host.pytest_plugin", "--lg-env", "env.yaml", "test_on_labgrid.py"],
+                       cwd=work, capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0 and "1 passed" in p.stdout, p.stdout[-3000:] + p.stderr[-2000:]

@@ -43,7 +43,9 @@ MODULE_LAYER: dict[str, str] = {
     "irqkit_host.pytest_plugin": "cli",  # the pytest plugin: an edge like the CLI
 }
 #: Modules a host function may import lazily: optional dependencies only.
-OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy", "labgrid.remote.client"})
+OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy", "labgrid.remote.client",
+                              # the labgrid layer of the host (imports labgrid itself)
+                              "irqkit_host.measure.labgrid_driver"})
 MAX_LINES = 400
 LONG_REASON = re.compile(r"^# why this is long:", re.MULTILINE)
 
