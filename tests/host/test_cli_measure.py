@@ -53,8 +53,8 @@ def test_version(env: dict[str, str]) -> None:
     ("foo", "--trigger foo: unknown trigger"),
     ("modem:rts", "--trigger modem:rts: the sim target started here is a pty with no modem lines"),
     ("modem:cts", "the modem line is rts or dtr"),
-    ("bench:unix:/nonexistent/bench.sock", "no bench answers at unix:/nonexistent/bench.sock"),
-    ("bench:tcp:localhost:1", "unsupported bench URL"),
+    ("bench:unix:/nonexistent/bench.sock", "cannot reach the bench at unix:/nonexistent/bench.sock"),
+    ("bench:tcp:localhost:1", "cannot reach the bench at tcp://localhost:1"),
 ])
 @pytest.mark.parametrize("source", ["all", "soft"])
 def test_bad_triggers_are_one_line_before_anything_starts(env: dict[str, str], trigger: str, needle: str,

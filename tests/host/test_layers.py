@@ -45,7 +45,7 @@ MODULE_LAYER: dict[str, str] = {
 #: Modules a host function may import lazily: optional dependencies only.
 OPTIONAL_IMPORTS = frozenset({"matplotlib", "matplotlib.pyplot", "numpy", "labgrid.remote.client",
                               # the labgrid layer of the host (imports labgrid itself)
-                              "irqkit_host.measure.labgrid_driver"})
+                              "measure.labgrid_driver"})   # relative, from irqkit_host
 MAX_LINES = 400
 LONG_REASON = re.compile(r"^# why this is long:", re.MULTILINE)
 
@@ -54,6 +54,8 @@ def module_files(base: Path, package: str) -> dict[str, Path]:
     """Dotted module name -> file, for every .py under base/package."""
     out: dict[str, Path] = {}
     for path in sorted((base / package).rglob("*.py")):
+        if path.parent.name == "manifests":   # firmware layers' manifests: data, not modules
+            continue
         parts = list(path.relative_to(base).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]

@@ -12,17 +12,18 @@ from typing import Any
 import irqkit
 
 from ..errors import DeployError
+from .manifest import layer_files
 
-# Every board gets these (paths relative to the irqkit package).
-CORE_FILES = (
-    "__init__.py", "clock.py", "compat.py", "compat_host.py", "ring.py", "source.py", "critical.py", "polled.py", "brk.py", "sched.py", "schedext.py",
-    "report.py", "hwsource.py", "frame.py", "proto.py", "app.py", "ports/__init__.py",
-)
+#: The layers every board gets unless its board file lists its own (``firmware.layers``),
+#: plus its port's layer: see firmware/irqkit/manifests/ and :mod:`.manifest`.
+DEFAULT_LAYERS = ("app", "extras")
+#: What firmware/package.json holds (`mpremote mip install`): a `machine` board's deploy.
+MIP_LAYERS = DEFAULT_LAYERS + ("port-machine",)
 
-# port name (board file) -> (file under irqkit/ports, module, class)
+# port name (board file) -> (its layer, module, class)
 PORTS: dict[str, tuple[str, str, str]] = {
-    "machine": ("ports/machine_port.py", "irqkit.ports.machine_port", "MachinePort"),
-    "circuitpython": ("ports/circuitpython.py", "irqkit.ports.circuitpython", "CircuitPythonPort"),
+    "machine": ("port-machine", "irqkit.ports.machine_port", "MachinePort"),
+    "circuitpython": ("port-circuitpython", "irqkit.ports.circuitpython", "CircuitPythonPort"),
 }
 
 
@@ -44,19 +45,33 @@ def port_spec(board: dict[str, Any]) -> tuple[str, str, str]:
     return PORTS[name]
 
 
+def board_layers(board: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the layers a board gets, its small responder's layers): the board file's
+    ``firmware.layers`` / ``firmware.app.layers``, else the defaults and its port's layer."""
+    fw = board["firmware"]
+    listed = fw.get("layers")
+    layers = list(listed) if listed else list(DEFAULT_LAYERS) + [port_spec(board)[0]]
+    return layers, list(fw.get("app", {}).get("layers", []))
+
+
 def files_for(board: dict[str, Any]) -> list[FirmwareFile]:
-    """The files to install: the board's own ``firmware.files`` list when it has one (boards
-    too small for everything, e.g. the micro:bit), else the core, the port and the app."""
+    """The files to install, from the board's layers' manifests (boards too small for
+    everything, e.g. the micro:bit, name their own layers); the small responder's last."""
     root = firmware_dir()
-    listed = board["firmware"].get("files")
-    if listed:
-        for rel in listed:
-            if not (root / rel).is_file():
-                raise DeployError(f"board {board['name']!r}: firmware file {rel!r} is not in {root}")
-        rels = list(listed) + list(board["firmware"].get("app", {}).get("files", []))
-    else:
-        rels = list(CORE_FILES) + [port_spec(board)[0]]
+    layers, app_layers = board_layers(board)
+    try:
+        rels = layer_files(*layers)
+        rels += [f for f in layer_files(*app_layers) if f not in rels] if app_layers else []
+    except DeployError as exc:
+        raise DeployError(f"board {board['name']!r}: {exc}") from None
     return [FirmwareFile(root / rel, "irqkit/" + rel) for rel in rels]
+
+
+def app_only_files(board: dict[str, Any]) -> set[str]:
+    """Files of the small responder's layers that the board's own layers do not hold (not
+    import-checked at deploy: the responder is imported when it starts)."""
+    layers, app_layers = board_layers(board)
+    return set(layer_files(*app_layers)) - set(layer_files(*layers)) if app_layers else set()
 
 
 def app_start_code(board: dict[str, Any]) -> list[str]:

@@ -34,7 +34,7 @@ from mpremote.transport import TransportError
 from ..errors import DeployError, LinkError
 from ..link.repl import enter_raw_repl, open_transport
 from .device import DeployResult, Device
-from .firmware import FirmwareFile, files_for
+from .firmware import FirmwareFile, app_only_files, files_for
 from .minify import microbit_fs_name, strip_source
 from .smallbuild import flat_build
 
@@ -135,8 +135,8 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
             result.bytes_written += len(data)
             log(f"copied {name} ({len(data)} bytes)")
         if check_import:
-            app_only = set(board["firmware"].get("app", {}).get("files", []))
-            _import_all(transport, dev, [f for f in files if f.local.name not in app_only], result)
+            app_only = app_only_files(board)
+            _import_all(transport, dev, [f for f in files if f.device[len("irqkit/"):] not in app_only], result)
             if result.import_error:
                 log(f"warning: only {', '.join(result.imported) or 'nothing'} fit(s) in the device's heap; "
                     f"{result.import_error}")

@@ -249,6 +249,8 @@ def package_sources(root: Path | None = None) -> dict[str, str]:
     root = root or firmware_dir()
     out = {}
     for p in sorted(root.rglob("*.py")):
+        if p.parent.name == "manifests":   # the layers' manifests, not modules
+            continue
         rel = p.relative_to(root).with_suffix("")
         parts = [PACKAGE] + [x for x in rel.parts if x != "__init__"]
         out[".".join(parts)] = p.read_text(encoding="utf-8")
