@@ -146,10 +146,12 @@ def pty_device() -> Iterator[tuple[str, FakeDevice]]:
         os.close(slave)
 
 
-@pytest.fixture
-def link(pty_device: tuple[str, FakeDevice]) -> Iterator[Link]:
+@pytest.fixture(params=[True, False], ids=["fd", "pyserial"])
+def link(pty_device: tuple[str, FakeDevice], request: pytest.FixtureRequest) -> Iterator[Link]:
+    """Both hot paths over the same real pty: the file descriptor and pyserial's calls."""
     path, _ = pty_device
-    lk = Link.open(path, timeout=2.0)
+    lk = Link.open(path, timeout=2.0, direct=request.param)
+    assert lk.direct is request.param
     try:
         yield lk
     finally:
@@ -383,9 +385,20 @@ def tcp_device() -> Iterator[tuple[str, list[FakeDevice]]]:
 def test_socket_url_works_and_peer_close_is_link_closed(tcp_device: tuple[str, list[FakeDevice]]) -> None:
     url, _ = tcp_device
     with Link.open(url, timeout=5) as lk:
+        assert not lk.direct          # not a tty: pyserial's own socket calls
         assert lk.request(P.PING, b"tcp") == b"tcp"
         with pytest.raises(LinkClosed):
             lk.request(VANISH, b"", timeout=10)
+
+
+def test_local_pty_uses_its_fd_and_a_socket_cannot(
+        pty_device: tuple[str, FakeDevice], tcp_device: tuple[str, list[FakeDevice]]) -> None:
+    with Link.open(pty_device[0]) as lk:
+        assert lk.direct
+        assert lk.request(P.PING, b"fd") == b"fd"
+    with pytest.raises(LinkError) as ei:
+        Link.open(tcp_device[0], direct=True)
+    assert "not a local tty" in str(ei.value) and "\n" not in str(ei.value)
 
 
 def test_socket_connection_refused() -> None:
