@@ -12,7 +12,8 @@ import irqkit
 
 from .stats import summarize
 
-#: bumped when a field changes meaning or moves (2: target identity, skipped, hello.port_module)
+#: bumped when a field changes meaning or moves (2: target identity, skipped, hello.port_module);
+#: new fields (results[].added_us) do not bump it
 SCHEMA_VERSION = 2
 
 
@@ -36,6 +37,16 @@ class Sample:
     t_isr: int | None = None
 
 
+def added(rtt: dict[str, float | None], ping: dict[str, float | None]) -> dict[str, float | None]:
+    """What the interrupt path adds to the transport: rtt(source) - rtt(ping), at p50 and
+    p99 (the PING round trip is the transport baseline); None without samples."""
+    out: dict[str, float | None] = {}
+    for k in ("p50", "p99"):
+        a, b = rtt[k], ping[k]
+        out[k] = None if a is None or b is None else round(a - b, 1)
+    return out
+
+
 @dataclass
 class SourceResult:
     source: str
@@ -50,11 +61,14 @@ class SourceResult:
     def to_json(self) -> dict[str, Any]:
         rtt = [s.rtt_us for s in self.samples if s.rtt_us is not None]
         dev = [s.device_us for s in self.samples if s.device_us is not None]
+        rtt_s, ping_s = summarize(rtt), summarize(self.baseline_rtt_us)
         out: dict[str, Any] = {
             "source": self.source, "count": len(self.samples), "lost": self.lost,
             "mode": self.mode,
-            "rtt_us": summarize(rtt), "device_us": summarize(dev),
-            "baseline_rtt_us": summarize(self.baseline_rtt_us),
+            "rtt_us": rtt_s, "device_us": summarize(dev),
+            "baseline_rtt_us": ping_s,
+            # timer: no request, the rtt is an arrival interval: nothing to subtract from
+            "added_us": added(rtt_s if self.source != "timer" else summarize([]), ping_s),
         }
         if self.source == "timer":
             out["rtt_note"] = "timer: rtt_us is the interval between EVENT arrivals at the host"
