@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,13 +96,21 @@ class Run:
     device_id: str | None = None
     malformed: int = 0            # device replies that did not decode (host_link.malformed)
     malformed_first: str = ""
+    phases: list[tuple[str, float]] = field(default_factory=list)   # (what, seconds), in order
+    link: str = ""                # the host link's hot path: "fd" (a local tty) or "pyserial"
+
+    def phase(self, name: str, since: float) -> float:
+        """Record a phase that began at perf_counter() ``since``; -> now (the next one's start)."""
+        now = time.perf_counter()
+        self.phases.append((name, now - since))
+        return now
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "target": {"port": self.port, "board": self.board, "runtime": self.runtime,
                        "irqkit_version": irqkit.VERSION, "device_id": self.device_id,
-                       "host": self.host, "started_at": self.started_at},
+                       "host": self.host, "started_at": self.started_at, "link": self.link},
             "requested": self.requested,
             "results": [r.to_json() for r in self.results],
             "skipped": [{"source": s, "reason": why} for s, why in self.skipped.items()],
