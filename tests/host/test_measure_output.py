@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from irqkit_host import measure as M
+from irqkit_host.measure.merge import load_results, report_csv
 from irqkit_host.measure.stats import percentile, summarize
 
 SCHEMA = json.loads((Path(M.__file__).parent / "measure_schema.json").read_text())
@@ -113,3 +114,18 @@ def test_choose_sources() -> None:
     assert M.choose_sources("all", ["uart", "soft"]) == (["uart", "soft"], ["gpio", "timer"])
     with pytest.raises(Exception, match="not available"):
         M.choose_sources("gpio", ["uart", "soft"])
+
+
+def test_report_carries_added_and_leaves_it_empty_for_older_files(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    M.write_json(_run(), str(new))
+    data = json.loads(new.read_text())
+    for r in data["results"]:
+        del r["added_us"]                       # a file written before the column existed
+    old.write_text(json.dumps(data))
+    rows = list(csv.DictReader(report_csv(load_results([str(new), str(old)])).splitlines()))
+    uart_new, uart_old = [r for r in rows if r["source"] == "uart"]
+    want = _run().results[0].to_json()["added_us"]
+    assert (uart_new["added_p50"], uart_new["added_p99"]) == (f"{want['p50']:.1f}", f"{want['p99']:.1f}")
+    assert (uart_old["added_p50"], uart_old["added_p99"]) == ("", "")
+    assert [r["added_p50"] for r in rows if r["source"] == "timer"] == ["", ""]
