@@ -11,6 +11,7 @@ import select
 import socket
 import stat
 import threading
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -408,3 +409,30 @@ def test_socket_connection_refused() -> None:
     s.close()  # nothing listens there now
     with pytest.raises(LinkError, match="^cannot connect to socket://127.0.0.1:%d" % port):
         Link.open(f"socket://127.0.0.1:{port}")
+
+
+def test_fd_path_write_waits_for_a_full_tty_buffer_and_loses_nothing() -> None:
+    master, slave = os.openpty()
+    tty_path = os.ttyname(slave)
+    data = bytes(range(1, 256)) * 800            # 204 000 bytes: far more than a pty holds
+    got = bytearray()
+
+    def drain() -> None:
+        threading.Event().wait(0.3)               # let the writer hit the full buffer first
+        while len(got) < len(data):
+            r, _, _ = select.select([master], [], [], 5)
+            if not r:
+                return
+            got.extend(os.read(master, 65536))
+
+    reader = threading.Thread(target=drain, daemon=True)
+    try:
+        tty.setraw(slave)                         # raw mode: no echo, no newline translation
+        with Link.open(tty_path, direct=True) as lk:
+            reader.start()
+            lk.write_raw(data)                    # returns only when the last byte is written
+            reader.join(10)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert bytes(got) == data
