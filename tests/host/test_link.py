@@ -11,6 +11,7 @@ import select
 import socket
 import stat
 import threading
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,10 +147,12 @@ def pty_device() -> Iterator[tuple[str, FakeDevice]]:
         os.close(slave)
 
 
-@pytest.fixture
-def link(pty_device: tuple[str, FakeDevice]) -> Iterator[Link]:
+@pytest.fixture(params=[True, False], ids=["fd", "pyserial"])
+def link(pty_device: tuple[str, FakeDevice], request: pytest.FixtureRequest) -> Iterator[Link]:
+    """Both hot paths over the same real pty: the file descriptor and pyserial's calls."""
     path, _ = pty_device
-    lk = Link.open(path, timeout=2.0)
+    lk = Link.open(path, timeout=2.0, direct=request.param)
+    assert lk.direct is request.param
     try:
         yield lk
     finally:
@@ -383,9 +386,20 @@ def tcp_device() -> Iterator[tuple[str, list[FakeDevice]]]:
 def test_socket_url_works_and_peer_close_is_link_closed(tcp_device: tuple[str, list[FakeDevice]]) -> None:
     url, _ = tcp_device
     with Link.open(url, timeout=5) as lk:
+        assert not lk.direct          # not a tty: pyserial's own socket calls
         assert lk.request(P.PING, b"tcp") == b"tcp"
         with pytest.raises(LinkClosed):
             lk.request(VANISH, b"", timeout=10)
+
+
+def test_local_pty_uses_its_fd_and_a_socket_cannot(
+        pty_device: tuple[str, FakeDevice], tcp_device: tuple[str, list[FakeDevice]]) -> None:
+    with Link.open(pty_device[0]) as lk:
+        assert lk.direct
+        assert lk.request(P.PING, b"fd") == b"fd"
+    with pytest.raises(LinkError) as ei:
+        Link.open(tcp_device[0], direct=True)
+    assert "not a local tty" in str(ei.value) and "\n" not in str(ei.value)
 
 
 def test_socket_connection_refused() -> None:
@@ -395,3 +409,30 @@ def test_socket_connection_refused() -> None:
     s.close()  # nothing listens there now
     with pytest.raises(LinkError, match="^cannot connect to socket://127.0.0.1:%d" % port):
         Link.open(f"socket://127.0.0.1:{port}")
+
+
+def test_fd_path_write_waits_for_a_full_tty_buffer_and_loses_nothing() -> None:
+    master, slave = os.openpty()
+    tty_path = os.ttyname(slave)
+    data = bytes(range(1, 256)) * 800            # 204 000 bytes: far more than a pty holds
+    got = bytearray()
+
+    def drain() -> None:
+        threading.Event().wait(0.3)               # let the writer hit the full buffer first
+        while len(got) < len(data):
+            r, _, _ = select.select([master], [], [], 5)
+            if not r:
+                return
+            got.extend(os.read(master, 65536))
+
+    reader = threading.Thread(target=drain, daemon=True)
+    try:
+        tty.setraw(slave)                         # raw mode: no echo, no newline translation
+        with Link.open(tty_path, direct=True) as lk:
+            reader.start()
+            lk.write_raw(data)                    # returns only when the last byte is written
+            reader.join(10)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert bytes(got) == data

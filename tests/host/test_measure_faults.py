@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pty
 import select
 import threading
@@ -194,3 +195,28 @@ def test_cli_one_line_for_a_malformed_event(tmp_path: Path, capsys: pytest.Captu
     assert data["host_link"]["malformed"] == 2
     errors = [r.get("error", "") for r in data["results"]]
     assert any("malformed ARM_R" in e for e in errors), errors
+
+
+def test_cli_verbose_prints_the_phase_timings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dev = FakeDevice({})
+    dev.start()
+    try:
+        out = tmp_path / "r.json"
+        rc = main(["measure", "--port", dev.path, "-n", "5", "--no-progress", "-v", "--json", str(out)])
+    finally:
+        dev.close()
+    assert rc == 0
+    err = capsys.readouterr().err
+    phases = [ln.split("irqkit measure: ", 1)[1] for ln in err.splitlines() if ln.endswith(" ms")]
+    names = [p.rsplit(None, 2)[0] for p in phases]
+    assert names == ["start app", "HELLO", "trials ping (5)", "trials uart (5)", "trials soft (5)",
+                     "STATS", "stop app"], err       # a port given: no target to start or stop
+    ms = {p.rsplit(None, 2)[0]: float(p.rsplit(None, 2)[1]) for p in phases}
+    total = re.search(r"command \(since start\) +([0-9.]+) ms", err)
+    inside = re.search(r"phases +([0-9.]+) ms  \(link: (\w+)\)", err)
+    assert total and inside, err
+    assert inside.group(2) == "fd"                   # a local pty: the file descriptor path
+    assert sum(ms.values()) == pytest.approx(float(inside.group(1)), abs=0.5)
+    assert float(inside.group(1)) <= float(total.group(1))
+    assert all(v >= 0 for v in ms.values()) and ms["trials ping (5)"] > 0
+    assert json.loads(out.read_text())["target"]["link"] == "fd"

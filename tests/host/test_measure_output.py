@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from irqkit_host import measure as M
+from irqkit_host.measure.merge import load_results, report_csv
 from irqkit_host.measure.stats import percentile, summarize
 
 SCHEMA = json.loads((Path(M.__file__).parent / "measure_schema.json").read_text())
@@ -59,6 +60,28 @@ def test_json_validates_against_the_schema(tmp_path: Path) -> None:
         jsonschema.validate(bad, SCHEMA)
 
 
+def test_added_is_rtt_minus_ping_at_p50_and_p99(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    run = _run()
+    M.write_json(run, str(out))
+    data = json.loads(out.read_text())
+    for r in data["results"]:
+        if r["source"] == "timer":      # an arrival interval: nothing to subtract from
+            assert r["added_us"] == {"p50": None, "p99": None}
+            continue
+        for k in ("p50", "p99"):
+            assert r["added_us"][k] == pytest.approx(r["rtt_us"][k] - r["baseline_rtt_us"][k], abs=0.11)
+        assert 20 < r["added_us"]["p50"] < 70   # rtt 80..120 us, ping 50..60 us
+    # exact on known samples: rtt 100..199 (p50 149.5, p99 198.01), ping 10..109
+    r = M.SourceResult("uart", 100, baseline_rtt_us=[10.0 + i for i in range(100)])
+    r.samples = [M.Sample(i, i, 100.0 + i, 1.0) for i in range(100)]
+    assert r.to_json()["added_us"] == {"p50": 90.0, "p99": 90.0}
+    assert M.SourceResult("soft", 1).to_json()["added_us"] == {"p50": None, "p99": None}
+    bad = dict(data, results=[dict(data["results"][0], added_us={"p50": "x", "p99": 1})])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)
+
+
 def test_csv_has_every_raw_sample(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     M.write_csv(_run(), str(out))
@@ -81,10 +104,28 @@ def test_table_lists_each_source() -> None:
     text = M.table(_run())
     for src in ("uart", "soft", "timer"):
         assert f"\n{src}" in text
-    assert "p99.9" in text
+    assert "p99.9" in text and "added p50" in text
+    uart = next(ln for ln in text.splitlines() if ln.startswith("uart"))
+    j = _run().results[0].to_json()
+    assert uart.split()[-2:] == [f"{j['added_us']['p50']:.1f}", f"{j['added_us']['p99']:.1f}"]
 
 
 def test_choose_sources() -> None:
     assert M.choose_sources("all", ["uart", "soft"]) == (["uart", "soft"], ["gpio", "timer"])
     with pytest.raises(Exception, match="not available"):
         M.choose_sources("gpio", ["uart", "soft"])
+
+
+def test_report_carries_added_and_leaves_it_empty_for_older_files(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    M.write_json(_run(), str(new))
+    data = json.loads(new.read_text())
+    for r in data["results"]:
+        del r["added_us"]                       # a file written before the column existed
+    old.write_text(json.dumps(data))
+    rows = list(csv.DictReader(report_csv(load_results([str(new), str(old)])).splitlines()))
+    uart_new, uart_old = [r for r in rows if r["source"] == "uart"]
+    want = _run().results[0].to_json()["added_us"]
+    assert (uart_new["added_p50"], uart_new["added_p99"]) == (f"{want['p50']:.1f}", f"{want['p99']:.1f}")
+    assert (uart_old["added_p50"], uart_old["added_p99"]) == ("", "")
+    assert [r["added_p50"] for r in rows if r["source"] == "timer"] == ["", ""]

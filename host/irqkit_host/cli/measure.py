@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ..errors import MeasureError, UsageError
@@ -31,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timer-period-us", type=positive_int, default=None,
                    help="timer source period in us (default 1000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print where the wall clock went (start, deploy, HELLO, trials, stop) on stderr")
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -79,7 +82,18 @@ def write_outputs(run: Run, args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}{note}")
 
 
+def phase_lines(run: Run, total_s: float) -> list[str]:
+    """The -v report: one line per phase, then the total and what is outside the phases."""
+    lines = [f"irqkit measure: {name:<24} {sec * 1000:8.1f} ms" for name, sec in run.phases]
+    inside = sum(sec for _, sec in run.phases)
+    lines.append(f"irqkit measure: {'phases':<24} {inside * 1000:8.1f} ms  (link: {run.link or '-'})")
+    lines.append(f"irqkit measure: {'command (since start)':<24} {total_s * 1000:8.1f} ms  "
+                 "(+ Python start and imports before it)")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
     _check_outputs(args)
     check_trigger(args.trigger, args.port, args.board)
     try:
@@ -92,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt from None   # before anything was measured: nothing to keep
     print(table(run_))
     write_outputs(run_, args)
+    if getattr(args, "verbose", False):
+        for line in phase_lines(run_, time.perf_counter() - t0):
+            print(line, file=sys.stderr)
     if run_.error == INTERRUPTED:
         print("irqkit measure: interrupted (Ctrl-C)" + (": partial results written, marked incomplete"
                                                          if args.json or args.csv else ""), file=sys.stderr)

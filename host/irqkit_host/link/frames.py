@@ -1,9 +1,11 @@
 """Host end of the irqkit serial protocol.
 
 A :class:`Link` speaks the framed protocol of :mod:`irqkit.frame` / :mod:`irqkit.proto`
-(the same modules the device runs) over anything pyserial's ``serial_for_url`` opens: a
-device path (``/dev/ttyACM0``, the simulator's ``/dev/pts/N``), ``socket://host:port``,
-``rfc2217://...``.
+(the device's payload modules; frames through :mod:`.codec`, the same wire format decoded
+in bulk) over anything pyserial's ``serial_for_url`` opens: a device path
+(``/dev/ttyACM0``, the simulator's ``/dev/pts/N``), ``socket://host:port``,
+``rfc2217://...``. On a local tty/pty the hot path uses the file descriptor itself
+(:mod:`.wire`); pyserial opens and configures it.
 
     with Link.open("/dev/pts/5") as link:
         version, ticks_hz, info = link.hello()
@@ -28,10 +30,12 @@ from typing import Any, NamedTuple
 import serial
 
 from irqkit import proto
-from irqkit.frame import MAX_PAYLOAD, FrameDecoder, encode
+from irqkit.frame import MAX_PAYLOAD
 
 from ..errors import LinkError
+from .codec import BulkDecoder, encode
 from .remote import normalize_url, open_hint
+from .wire import POLL_S, FdWire, SerialWire, make_wire
 
 __all__ = [
     "DeviceError",
@@ -42,10 +46,6 @@ __all__ = [
     "LinkTimeout",
 ]
 
-# Longest single blocking read. Reads return as soon as bytes arrive, so this only bounds
-# how late a timeout is noticed; it is kept constant because changing a pyserial timeout
-# reconfigures the port (flock + tcsetattr) every time.
-_POLL_S = 0.1
 #: How much recent input recent_input() keeps: a traceback's last lines.
 _TAIL_BYTES = 512
 
@@ -122,22 +122,23 @@ class Link:
     """
 
     def __init__(self, ser: Any, name: str | None = None, timeout: float = 1.0,
-                 lead_delimiter: bool = True, max_pending: int = 100_000) -> None:
+                 lead_delimiter: bool = True, max_pending: int = 100_000,
+                 direct: bool | None = None) -> None:
+        """direct: use the port's file descriptor (default: when it is a local tty/pty)."""
         self._ser = ser
+        self._wire: SerialWire | FdWire = make_wire(ser, direct)
         self.name = name if name is not None else str(getattr(ser, "port", "?"))
         self.timeout = timeout
         # A 0x00 before every frame ends any garbage the device may be holding, so the
         # frame is never glued to line noise (the decoder ignores empty frames).
         self._lead = b"\x00" if lead_delimiter else b""
-        self._decoder = FrameDecoder()
-        self._rx = b""
-        self._rx_pos = 0
+        self._decoder = BulkDecoder()
+        self._ready: deque[Frame] = deque()   # decoded, not yet taken
         self._tail = b""   # the last _TAIL_BYTES received, frames or not (recent_input)
         self._seq = 0
         self._pending: deque[Frame] = deque()
         self._max_pending = max_pending
         self._closed = False
-        self._ser_timeout: float | None = getattr(ser, "timeout", None)
         self.sent = 0
         self.stale = 0
         self.dropped = 0
@@ -146,9 +147,10 @@ class Link:
 
     @classmethod
     def open(cls, url: str, baudrate: int = 115200, timeout: float = 1.0,
-             **kwargs: Any) -> Link:
-        """Open ``url`` (a device path or any pyserial URL); errors become LinkError."""
-        opts: dict[str, Any] = {"baudrate": baudrate, "timeout": _POLL_S}
+             direct: bool | None = None, **kwargs: Any) -> Link:
+        """Open ``url`` (a device path or any pyserial URL); errors become LinkError.
+        direct: as in Link() (default: the file descriptor where the port is a local tty)."""
+        opts: dict[str, Any] = {"baudrate": baudrate, "timeout": POLL_S}
         if _is_local_path(url):
             if not os.path.exists(url):
                 raise LinkError(f"no such port: {url}")
@@ -158,7 +160,11 @@ class Link:
             ser = serial.serial_for_url(normalize_url(url), **opts)
         except (serial.SerialException, OSError, ValueError) as e:
             raise open_error(url, e) from None
-        return cls(ser, name=url, timeout=timeout)
+        try:
+            return cls(ser, name=url, timeout=timeout, direct=direct)
+        except ValueError as e:
+            ser.close()
+            raise LinkError(f"{url}: {e}") from None
 
     def close(self) -> None:
         if self._closed:
@@ -172,6 +178,11 @@ class Link:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def direct(self) -> bool:
+        """True when the hot path uses the port's file descriptor (a local tty/pty)."""
+        return self._wire.direct
 
     def __enter__(self) -> Link:
         return self
@@ -204,39 +215,26 @@ class Link:
         if self._closed:
             raise LinkClosed()
         try:
-            self._ser.write(data)
-        except (serial.SerialException, OSError) as e:
+            self._wire.write(data)
+        except OSError as e:   # serial.SerialException is an OSError
             raise self._gone() from e
 
     # ---- receiving -----------------------------------------------------------------------
 
-    def _set_poll(self, seconds: float) -> None:
-        if self._ser_timeout != seconds:
-            self._ser.timeout = seconds
-            self._ser_timeout = seconds
-
     def _fill(self, deadline: float) -> bool:
-        """Read what is available (waiting until deadline for the first byte)."""
+        """Read what is available (waiting until deadline for the first byte) and decode it."""
         if self._closed:
             raise LinkClosed()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        self._set_poll(_POLL_S if remaining >= _POLL_S else remaining)
         try:
-            n = self._ser.in_waiting
-            data = self._ser.read(n if n > 0 else 1)
-        except (serial.SerialException, OSError) as e:
-            raise self._gone() from e
-        except (TypeError, AttributeError) as e:
-            # pyserial after the port was closed from another thread (fd is None)
-            if getattr(self._ser, "is_open", True):
-                raise
+            data = self._wire.read(remaining)
+        except OSError as e:
             raise self._gone() from e
         if data:
-            self._rx = data
-            self._rx_pos = 0
             self._tail = (self._tail + data)[-_TAIL_BYTES:]
+            self._ready.extend(map(Frame._make, self._decoder.feed(data)))
         return True
 
     def recent_input(self) -> bytes:
@@ -245,16 +243,11 @@ class Link:
         return self._tail
 
     def _next_frame(self, deadline: float) -> Frame | None:
-        dec = self._decoder
-        while True:
-            rx = self._rx
-            n = len(rx)
-            while self._rx_pos < n:
-                self._rx_pos += dec.feed_buf(rx, n, self._rx_pos)
-                if dec.ready:
-                    return Frame(dec.type, dec.seq, dec.payload_bytes())
+        ready = self._ready
+        while not ready:
             if not self._fill(deadline):
                 return None
+        return ready.popleft()
 
     def _keep(self, frame: Frame) -> None:
         if len(self._pending) >= self._max_pending:
@@ -331,21 +324,18 @@ class Link:
         if self._closed:
             raise LinkClosed()
         try:
-            self._ser.reset_input_buffer()
-        except (serial.SerialException, OSError) as e:
+            self._wire.reset_input()
+        except OSError as e:
             raise self._gone() from e
-        self._rx = b""
-        self._rx_pos = 0
         self._decoder.reset()
+        self._ready.clear()
         self._pending.clear()
 
     def take_unread(self) -> bytes:
-        """The bytes already read from the port but not yet decoded (e.g. the REPL's
-        output after the app's last frame); clears them."""
-        data = self._rx[self._rx_pos:]
-        self._rx = b""
-        self._rx_pos = 0
-        return bytes(data)
+        """The bytes already read from the port after the last frame delimiter (e.g. the
+        REPL's output after the app's last frame); clears them. Frames read with them
+        stay readable."""
+        return self._decoder.take_partial()
 
     def pending_events(self) -> list[Frame]:
         """Frames received while waiting for something else (oldest first); clears them."""

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import UsageError
 
 COLUMNS = ("target", "device_id", "host", "started_at", "board", "runtime", "source", "n",
-           "requested", "lost", "rtt_p50", "rtt_p99", "dev_p50", "dev_p99", "ping_p50", "note")
+           "requested", "lost", "rtt_p50", "rtt_p99", "dev_p50", "dev_p99", "ping_p50", "added_p50", "added_p99", "note")
 
 
 def load_results(paths: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -52,10 +52,14 @@ def rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str, str]]:
                             dev_p50=_num(r.get("device_us", {}).get("p50")),
                             dev_p99=_num(r.get("device_us", {}).get("p99")),
                             ping_p50=_num(r.get("baseline_rtt_us", {}).get("p50")),
+                            # files before 2026-12-02 have no added_us: left empty
+                            added_p50=_num((r.get("added_us") or {}).get("p50")),
+                            added_p99=_num((r.get("added_us") or {}).get("p99")),
                             note=str(r.get("error", ""))))
         for s in d.get("skipped", []):
             out.append(dict(base, source=str(s.get("source", "")), n="", lost="", rtt_p50="",
                             rtt_p99="", dev_p50="", dev_p99="", ping_p50="",
+                            added_p50="", added_p99="",
                             note="skipped: " + str(s.get("reason", ""))))
     return out
 

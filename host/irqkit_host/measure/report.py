@@ -16,19 +16,23 @@ def _fmt(v: float | None) -> str:
 def table(run: Run) -> str:
     head = (f"{'source':<7} {'mode':<6} {'n':>6} {'lost':>5} | "
             f"{'rtt p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8} | "
-            f"{'dev p50':>8} {'p99':>8} {'max':>8} | {'ping p50':>8}")
+            f"{'dev p50':>8} {'p99':>8} {'max':>8} | {'ping p50':>8} {'p99':>8} | "
+            f"{'added p50':>9} {'p99':>8}")
     lines = [f"target: {run.port}  board: {run.board}  runtime: {run.runtime}   (all times in us)",
              head, "-" * len(head)]
     for r in run.results:
         j = r.to_json()
-        rt, dv, bl = j["rtt_us"], j["device_us"], j["baseline_rtt_us"]
+        rt, dv, bl, ad = j["rtt_us"], j["device_us"], j["baseline_rtt_us"], j["added_us"]
         lines.append(
             f"{r.source:<7} {r.mode[:6]:<6} {j['count']:>6} {r.lost:>5} | "
             f"{_fmt(rt['p50']):>8} {_fmt(rt['p90']):>8} {_fmt(rt['p99']):>8} {_fmt(rt['p999']):>8} "
             f"{_fmt(rt['max']):>8} | {_fmt(dv['p50']):>8} {_fmt(dv['p99']):>8} {_fmt(dv['max']):>8} | "
-            f"{_fmt(bl['p50']):>8}" + (f"   error: {r.error}" if r.error else ""))
+            f"{_fmt(bl['p50']):>8} {_fmt(bl['p99']):>8} | {_fmt(ad['p50']):>9} {_fmt(ad['p99']):>8}"
+            + (f"   error: {r.error}" if r.error else ""))
+    lines.append("added = rtt - ping (p50 - p50, p99 - p99): what the source's path adds to "
+                 "the PING round trip (the transport baseline)")
     if any(r.source == "timer" for r in run.results):
-        lines.append("timer: rtt = interval between EVENT arrivals at the host; "
+        lines.append("timer: rtt = interval between EVENT arrivals at the host (no added); "
                      "device = ISR entry -> task start on the device clock")
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from typing import Any, Callable
 
 from ..boards import load_board
@@ -38,19 +39,31 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
     if count <= 0:
         raise UsageError(f"count must be a positive integer, got {count}")
     bd = load_board(board or "sim")
+    phases: list[tuple[str, float]] = []     # Run.phases, also for the ones before the Run
+    stops = _Stops(phases)
+    t = time.perf_counter()
     with contextlib.ExitStack() as stack:
         bench_url = None
         if port is None:
             if not can_start(bd):
                 raise UsageError(f"no --port given, and board {bd['name']!r} is not one irqkit can start "
                                  "here (only boards with a target: the simulator, QEMU)")
+            stack.callback(stops.end, "stop target")   # LIFO: runs after the target stopped
             target = stack.enter_context(start_target(bd, runtime=runtime))
+            t = _phase(phases, f"start {target.title}", t)
             port = target.port
             bench_url = target.bench
             log(f"{target.title}: {port} ({target.runtime}); deploying firmware...")
             deploy(port, bd)
-        session = stack.enter_context(DeviceSession(
-            port, app_start_code(bd), soft_reset=bd["firmware"].get("layout") == "flat"))
+            t = _phase(phases, "deploy", t)
+        stack.callback(stops.end, "stop app")       # runs after the session stopped
+        session = _TimedSession(port, app_start_code(bd),
+                                soft_reset=bd["firmware"].get("layout") == "flat")
+        stack.enter_context(session)
+        t = _phase(phases, "start app", t)
+        phases[-1] = ("start app", phases[-1][1] - session.hello_s)
+        phases.append(("HELLO", session.hello_s))
+        stack.callback(stops.start)                 # runs first when the stack unwinds
         link = session.link
         assert link is not None
         info = session.hello_info
@@ -62,7 +75,8 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                    runtime=str(info.get("runtime", "")), hello=info, requested=count,
                    device_id=str(info["id"]) if info.get("id") else None,
                    skipped={s: "the device does not offer it (HELLO sources: "
-                               f"{','.join(available) or 'none'})" for s in skipped})
+                               f"{','.join(available) or 'none'})" for s in skipped},
+                   phases=phases, link="fd" if link.direct else "pyserial")
         gpio_trigger = None
         if "gpio" in sources:
             # a simulated board is driven through its bench channel, whatever its real wiring
@@ -92,3 +106,38 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
             log(f"irqkit measure: warning: the device sent {run_.malformed} malformed "
                 f"reply(ies), counted in host_link.malformed (first: {run_.malformed_first})")
         return run_
+
+
+class _TimedSession(DeviceSession):
+    """A DeviceSession that remembers how long its HELLO took (``hello_s``)."""
+
+    hello_s = 0.0
+
+    def _hello(self) -> None:
+        t = time.perf_counter()
+        try:
+            super()._hello()
+        finally:
+            self.hello_s = time.perf_counter() - t
+
+
+def _phase(phases: list[tuple[str, float]], name: str, since: float) -> float:
+    now = time.perf_counter()
+    phases.append((name, now - since))
+    return now
+
+
+class _Stops:
+    """Times the stop phases as the ExitStack unwinds: start() runs first, then each
+    end(name) after the thing it names has stopped."""
+
+    def __init__(self, phases: list[tuple[str, float]]) -> None:
+        self.phases = phases
+        self.t = 0.0
+
+    def start(self) -> None:
+        self.t = time.perf_counter()
+
+    def end(self, name: str) -> None:
+        if self.t:                # (not when the start failed before the unwinding was marked)
+            self.t = _phase(self.phases, name, self.t)

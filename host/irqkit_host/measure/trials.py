@@ -266,9 +266,11 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
                     timer_period_us: int = TIMER_PERIOD_US) -> None:
     """Measure each source into run.results; a disconnect keeps what was measured."""
     m = Measurer(link, ticks_hz, progress, gpio_trigger, timer_period_us)
+    t = time.perf_counter()
     link.request(proto.RESET_STATS, b"", expect_type=proto.RESET_R, timeout=2.0)
     base = SourceResult("ping", count)
     m.baseline(min(count, BASELINE_MAX), base)
+    t = run.phase(f"trials ping ({len(base.baseline_rtt_us)})", t)
     for source in sources:
         res = SourceResult(source, count, baseline_rtt_us=base.baseline_rtt_us)
         run.results.append(res)
@@ -285,6 +287,8 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
         except LinkError:
             res.lost = count - len(res.samples)
             raise
+        finally:
+            t = run.phase(f"trials {source} ({len(res.samples)})", t)
     try:
         run.stats = link.stats(timeout=2.0)
     except LinkTimeout:
@@ -297,5 +301,6 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
         m._count_malformed(f"STATS reply: {exc}")
         run.stats = {"error": str(exc)}
     finally:
+        run.phase("STATS", t)
         run.malformed = m.malformed
         run.malformed_first = m.first_malformed
