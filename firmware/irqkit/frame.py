@@ -251,6 +251,53 @@ class FrameEncoder:
         return self._mv[0:self.encode_into(type, seq, payload, n)]
 
 
+# One-shot forms: they allocate (a new bytearray per frame) and use no memoryview, so they
+# run where FrameEncoder/FrameDecoder cannot (MicroPython 1.9.2 on the micro:bit, whose
+# small responder irqkit.mbapp sends and reads through irqkit.mblink with these).
+# Main-loop code only. tests/firmware/test_frame.py checks they agree with the classes.
+
+def pack_frame(type, seq, payload):
+    """The wire bytes of one frame (COBS body + 0x00), as a new bytearray."""
+    b = bytearray([type, seq]) + payload
+    c = crc16(b, len(b))
+    b.append(c & 0xFF)
+    b.append(c >> 8)
+    # o[k] is the pending COBS code byte. A body is at most MAX_BODY (244) bytes, so no
+    # block ever reaches COBS's 254-byte limit: no split needed.
+    o = bytearray(1)
+    k = 0
+    for x in b:
+        if x:
+            o.append(x)
+        else:
+            o[k] = len(o) - k
+            k = len(o)
+            o.append(0)
+    o[k] = len(o) - k
+    o.append(0)
+    return o
+
+
+def unpack_frame(f):
+    """COBS-decode one frame (its bytes without the 0x00) and check its CRC: the body
+    (type, seq, payload, crc) as a new bytearray, or None if it is not a valid frame."""
+    b = bytearray()
+    i = 0
+    n = len(f)
+    while i < n:
+        c = f[i]
+        if c == 0 or i + c > n:
+            return None
+        b += f[i + 1:i + c]
+        i += c
+        if c < 0xFF and i < n:
+            b.append(0)
+    n = len(b) - 2
+    if n < 2 or n > MAX_BODY - 2 or crc16(b, n) != b[n] | b[n + 1] << 8:
+        return None
+    return b
+
+
 def encode(type, seq, payload=b""):
     """Encode one frame as new bytes (host / tests convenience)."""
     if not 0 <= type <= 255 or not 0 <= seq <= 255:

@@ -1,46 +1,16 @@
-# Framing for irqkit.mbapp: irqkit.frame's wire format (see frame.py) in its allocating
-# one-shot form, main-loop code only. The CRC is frame.py's own: the micro:bit cannot hold
-# frame.py as a whole, so its build (host/irqkit_host/smallbuild.py) copies crc16 in.
-# frame.FrameEncoder itself cannot come along: 1.9.2 on the micro:bit has no memoryview.
-# The responder's replies are small (< 64 bytes): one COBS block, no 254-byte split.
+# Framing for irqkit.mbapp on the micro:bit: irqkit.frame's one-shot codec (pack_frame,
+# unpack_frame: no memoryview, which 1.9.2 there lacks) on the micro:bit's UART. The board
+# cannot hold frame.py as a whole, so its build (host/irqkit_host/deploy/smallbuild.py)
+# copies the three functions in: one codec, never a second hand-written copy.
 from microbit import uart
-from irqkit.frame import crc16
+from irqkit.frame import crc16, pack_frame, unpack_frame
 
 
 def send(t, q, p):
-    """Write one frame: type t, seq q, payload p (COBS, then the 0x00 delimiter)."""
-    b = bytearray([t, q]) + p
-    c = crc16(b, len(b))
-    b.append(c & 255)
-    b.append(c >> 8)
-    o = bytearray(1)
-    k = 0
-    for x in b:
-        if x:
-            o.append(x)
-        else:
-            o[k] = len(o) - k
-            k = len(o)
-            o.append(0)
-    o[k] = len(o) - k
-    o.append(0)
-    uart.write(o)
+    """Write one frame: type t, seq q, payload p."""
+    uart.write(pack_frame(t, q, p))
 
 
 def decode(f):
-    """COBS-decode one frame (without its 0x00) and check its CRC: bytearray or None."""
-    b = bytearray()
-    i = 0
-    n = len(f)
-    while i < n:
-        c = f[i]
-        if c == 0 or i + c > n:
-            return None
-        b += f[i + 1:i + c]
-        i += c
-        if c < 255 and i < n:
-            b.append(0)
-    n = len(b) - 2
-    if n < 2 or crc16(b, n) != b[n] | b[n + 1] << 8:
-        return None
-    return b
+    """One frame's bytes (without its 0x00) -> its body as a bytearray, or None."""
+    return unpack_frame(f)

@@ -106,7 +106,9 @@ def test_microbit_build_from_the_real_source() -> None:
         assert "irqkit.proto" not in stripped and "irqkit.frame" not in stripped, dev
     assert "class Critical" in payload["irqkit/dispatch.py"] and "def step(self)" in payload["irqkit/dispatch.py"]
     assert "step = step" in payload["irqkit/sched.py"]
-    assert "def crc16(" in payload["irqkit/mblink.py"]   # frame.py's, copied
+    for fn in ("crc16", "pack_frame", "unpack_frame"):   # frame.py's one codec, copied
+        assert f"def {fn}(" in payload["irqkit/mblink.py"]
+    assert "MAX_BODY" not in strip_source(payload["irqkit/mblink.py"])   # its const inlined
     # message numbers come from proto.py
     from irqkit import proto
     assert f"if t == {proto.PING}:" in payload["irqkit/mbapp.py"]
