@@ -5,8 +5,9 @@ module it can compile, and what the irqkit core costs there.
     python tools/qemu_probe.py features          # which modules/functions/syntax exist
     python tools/qemu_probe.py limits            # largest representative module that compiles
     python tools/qemu_probe.py core [--minify] [--each] [MODULE ...]
-        # upload firmware/irqkit modules and their irqkit imports (as irqkit.py, irqkit.py/ring.py,
-        # ...) and import each after a soft reset; prints the heap each keeps, or the error.
+        # upload the micro:bit's generated build (what `irqkit deploy` writes there; other
+        # package modules named are generated the same way) and import each after a soft
+        # reset; prints the heap each keeps, or the error.
         # --each: every module alone on a fresh filesystem (the whole core does not fit).
 
 Needs: apt-get install qemu-system-arm firmware-microbit-micropython
@@ -21,7 +22,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "host"))
 
+sys.path.insert(0, str(ROOT / "firmware"))
+
+from irqkit_host.boards import load_board  # noqa: E402
+from irqkit_host.deploy.firmware import files_for, firmware_dir  # noqa: E402
 from irqkit_host.deploy.minify import microbit_fs_name, strip_source  # noqa: E402
+from irqkit_host.deploy.smallbuild import build_files, module_of  # noqa: E402
 from irqkit_host.targets.qemu import start_microbit  # noqa: E402
 
 FEATURES: list[tuple[str, str]] = [
@@ -138,18 +144,26 @@ def cmd_limits(tr: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _deps(fw: Path, module: str, seen: list[str] | None = None) -> list[str]:
+def generated_core(extra: list[str]) -> dict[str, str]:
+    """module -> source of what `irqkit deploy --board microbit-v1` writes (the generated
+    small-board build of the board's layers), plus the package modules in ``extra``."""
+    board = load_board("microbit-v1")
+    rels = [f.device[len("irqkit/"):] for f in files_for(board)]
+    for mod in extra:
+        rel = "/".join(mod.split(".")[1:]) + ".py"
+        if mod.startswith("irqkit.") and rel not in rels and (firmware_dir() / rel).is_file():
+            rels.append(rel)
+    return {module_of(dev): text for dev, text in build_files(rels, board).items()}
+
+
+def _deps(core: dict[str, str], module: str, seen: list[str] | None = None) -> list[str]:
     """module and the irqkit modules it imports at top level, dependencies first."""
     import ast
 
     seen = [] if seen is None else seen
-    if module in seen:
+    if module in seen or module not in core:
         return seen
-    parts = module.split(".")
-    path = fw.joinpath(*parts).with_suffix(".py")
-    if not path.exists():
-        path = fw.joinpath(*parts, "__init__.py")
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.parse(core[module]).body:
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
@@ -157,36 +171,20 @@ def _deps(fw: Path, module: str, seen: list[str] | None = None) -> list[str]:
             names = [a.name for a in node.names]
         for name in names:
             if name.startswith("irqkit.") or name == "irqkit":
-                _deps(fw, name, seen)
+                _deps(core, name, seen)
     seen.append(module)
     return seen
 
 
-def _module_file(fw: Path, module: str) -> Path:
-    parts = module.split(".")
-    path = fw.joinpath(*parts).with_suffix(".py")
-    return path if path.exists() else fw.joinpath(*parts, "__init__.py")
-
-
-def _upload(tr: Any, fw: Path, modules: list[str], strip: bool) -> int | str:
-    """Clear the filesystem, upload modules (+ parent packages); bytes written, or the error."""
-    files: list[Path] = []
-    for mod in modules:
-        parts = mod.split(".")
-        for k in range(1, len(parts)):
-            init = fw.joinpath(*parts[:k], "__init__.py")
-            if init not in files:
-                files.append(init)
-        path = _module_file(fw, mod)
-        if path not in files:
-            files.append(path)
+def _upload(tr: Any, core: dict[str, str], modules: list[str], strip: bool) -> int | str:
+    """Clear the filesystem, upload modules (+ the package's __init__); bytes written, or the error."""
+    wanted = (["irqkit"] if "irqkit" in core else []) + [m for m in modules if m != "irqkit"]
     _exec(tr, "import os\nfor x in os.listdir(): os.remove(x)")
     total = 0
-    for path in files:
-        data = path.read_text()
-        if strip:
-            data = strip_source(data)
-        name = microbit_fs_name(path.relative_to(fw).as_posix())
+    for mod in wanted:
+        data = strip_source(core[mod]) if strip else core[mod]
+        rel = "__init__.py" if mod == "irqkit" else "/".join(mod.split(".")[1:]) + ".py"
+        name = microbit_fs_name("irqkit/" + rel)
         try:
             tr.fs_writefile(name, data.encode())
         except Exception as exc:  # OSError(ENOSPC), or TransportExecError when open() fails
@@ -209,15 +207,19 @@ def _import_cost(tr: Any, mod: str, deps: list[str]) -> str:
 
 
 def cmd_core(tr: Any, args: argparse.Namespace) -> int:
-    fw = ROOT / "firmware"
-    # the micro:bit's core, in the order it must be imported (see boards/microbit-v1.json)
+    # the micro:bit's core as deploy generates it, in the order it must be imported
     default = ["irqkit.clock", "irqkit.source", "irqkit.dispatch", "irqkit.sched"]
     modules = args.modules or default
+    core = generated_core(modules)
+    unknown = [m for m in modules if m not in core]
+    if unknown:
+        print(f"not in the micro:bit build: {', '.join(unknown)} (modules: {', '.join(core)})", file=sys.stderr)
+        return 2
     failed = 0
     if args.each:  # each module alone with its dependencies: a fresh filesystem per module
         for mod in modules:
-            deps = _deps(fw, mod)
-            up = _upload(tr, fw, deps, args.minify)
+            deps = _deps(core, mod)
+            up = _upload(tr, core, deps, args.minify)
             res = up if isinstance(up, str) else _import_cost(tr, mod, deps)
             size = "" if isinstance(up, str) else f"{up:6d} B source"
             failed += not res.startswith("ok")
@@ -225,16 +227,16 @@ def cmd_core(tr: Any, args: argparse.Namespace) -> int:
         return 1 if failed else 0
     wanted: list[str] = []
     for mod in modules:
-        for dep in _deps(fw, mod):
+        for dep in _deps(core, mod):
             if dep not in wanted:
                 wanted.append(dep)
-    up = _upload(tr, fw, wanted, args.minify)
+    up = _upload(tr, core, wanted, args.minify)
     if isinstance(up, str):
         print(f"upload: {up}")
         return 1
     print(f"uploaded {len(wanted)} modules, {up} bytes{' (stripped)' if args.minify else ''}")
     for mod in modules:
-        res = _import_cost(tr, mod, _deps(fw, mod))
+        res = _import_cost(tr, mod, _deps(core, mod))
         failed += not res.startswith("ok")
         print(f"import {mod:28s} {res} (with its imports)")
     return 1 if failed else 0
