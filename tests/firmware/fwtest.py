@@ -28,3 +28,14 @@ def raises(exc_type, fn, *args):
     except exc_type as e:
         return e
     raise AssertionError("expected %s" % exc_type.__name__)
+
+
+class Rand:
+    """Tiny LCG so the same pseudo-random streams run on both runtimes."""
+
+    def __init__(self, seed):
+        self.x = seed
+
+    def next(self, n):
+        self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
+        return (self.x >> 8) % n

@@ -4,17 +4,7 @@
 from irqkit.frame import (
     pack_frame, unpack_frame, encode, FrameDecoder, MAX_PAYLOAD,
 )
-
-
-class _Rand:
-    """Tiny LCG so the same pseudo-random streams run on both runtimes."""
-
-    def __init__(self, seed):
-        self.x = seed
-
-    def next(self, n):
-        self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
-        return (self.x >> 8) % n
+from fwtest import Rand
 
 
 def _payload(r, n, kind):
@@ -26,7 +16,7 @@ def _payload(r, n, kind):
 
 
 def test_pack_frame_is_byte_identical_to_the_encoder_and_unpacks_back():
-    r = _Rand(7)
+    r = Rand(7)
     dec = FrameDecoder()
     for n in range(MAX_PAYLOAD + 1):
         for kind in range(3):
