@@ -17,7 +17,8 @@ MAX_EDGES = 200000  # steps in one timed stimulus command
 
 HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | "
         "bounce PIN N T_US LEVEL | train PIN N RATE_HZ [JITTER_US] | "
-        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse) | state | "
+        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse) | "
+        "edges PIN (rises falls on the wire) | state | "
         "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats; "
         "timed stimulus runs on the board's clock and the reply comes at once")
 
@@ -243,6 +244,10 @@ class BenchServer:
                         trig = k
                 out[n] = {"value": p.level, "mode": "out" if p.output else "in", "irq": trig}
             return "ok " + json.dumps(out)
+        if cmd == "edges":
+            self._args(words, 1, 1, "edges PIN")
+            p = self._pin(words[1])
+            return "ok %d %d" % (p.rises, p.falls)
         if cmd == "get":
             self._args(words, 1, 1, "get PIN")
             return "ok %d" % self._pin(words[1]).level

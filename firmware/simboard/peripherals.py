@@ -21,12 +21,21 @@ class Pad:
         self.output = 0
         self.trigger = 0   # EDGE_RISING | EDGE_FALLING
         self.line = None
+        # edges on the wire, whatever the IRQ does: the bench's ground truth, and the
+        # count a pulse-counter unit (esp32 PCNT, machine.Counter) on this pad would read
+        self.rises = 0
+        self.falls = 0
 
     def drive(self, v):
         """An external signal on an input pin (bench); edges raise the pin's IRQ line."""
         v = 1 if v else 0
         old = self.level
         self.level = v
+        if old != v:
+            if v:
+                self.rises += 1
+            else:
+                self.falls += 1
         if old != v and self.line is not None:
             edge = EDGE_RISING if v else EDGE_FALLING
             if self.trigger & edge:
