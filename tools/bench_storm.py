@@ -55,11 +55,13 @@ def wire():
 NT = 2000
 lat = array('i', [0] * NT)
 wc = array('i', [0] * NT)
+ti = array('i', [0] * NT)
 nt = [0]
 def on_tick(ev):
     i = nt[0]
     if i < NT:
         lat[i] = ticks_diff(ev.t_task, ev.t_isr)
+        ti[i] = ev.t_isr
         wc[i] = wire()
     nt[0] = i + 1
 seen = [0]
@@ -75,6 +77,7 @@ def result():
     s = source_stats(src)
     d = {"src": s, "wire0": w0, "wire": wire(), "ticks": nt[0],
          "lat": list(lat[:min(nt[0], NT)]), "wc": list(wc[:min(nt[0], NT)]),
+         "ti": list(ti[:min(nt[0], NT)]),
          "tick": source_stats(tim), "seen": seen[0]}
     if g is not None:
         d["guard"] = g.stats()
@@ -131,6 +134,15 @@ def storm(board: Any, guard: bool = True, edges: int = EDGES, rate_hz: int = RAT
     during = [x for x, w in zip(res["lat"], res["wc"]) if lo < w < hi]
     res["quiet"] = quiet
     res["during"] = during
+    # ISR entry jitter: |interval between consecutive ticks - period|, by the later tick's phase
+    jq: list[int] = []
+    jd: list[int] = []
+    ti, wc = res["ti"], res["wc"]
+    for k in range(1, len(ti)):
+        e = abs(((ti[k] - ti[k - 1] + 0x20000000) & 0x3FFFFFFF) - 0x20000000 - TICK_US)
+        (jd if lo < wc[k] < hi or lo < wc[k - 1] < hi else jq).append(e)
+    res["jitter_quiet"] = jq
+    res["jitter_during"] = jd
     return res
 
 
@@ -146,26 +158,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtime", default="micropython", choices=["micropython", "cpython"])
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args(argv)
-    rows: dict[str, list[tuple[float, float, float, float]]] = {"guard": [], "no guard": []}
+    rows: dict[str, list[tuple[float, ...]]] = {"guard": [], "no guard": []}
     with start_sim(runtime=a.runtime, log=lambda m: None) as board:
         for r in range(a.rounds):
             for name, guard in (("guard", True), ("no guard", False)):   # interleaved
                 res = storm(board, guard=guard)
                 q, d = res["quiet"], res["during"]
-                rows[name].append((pct(q, 0.5), pct(q, 0.99), pct(d, 0.5), pct(d, 0.99)))
+                rows[name].append((pct(q, 0.5), pct(q, 0.99), pct(d, 0.5), pct(d, 0.99),
+                                   pct(res["jitter_quiet"], 0.99),
+                                   pct(res["jitter_during"], 0.99)))
                 g = res.get("guard", {})
                 print("round %d %-8s: %d edges in %.2f s; ticks quiet %d, during %d; "
                       "quiet p50/p99 %.0f/%.0f us, storm p50/p99 %.0f/%.0f us; "
+                      "tick jitter p99 quiet %.0f us, storm %.0f us; "
                       "to_polled %s to_irq %s" % (
                           r, name, res["generated"], res["storm_s"], len(q), len(d),
                           *rows[name][-1], g.get("to_polled", "-"), g.get("to_irq", "-")))
     print("\n100 Hz source, ISR -> task latency (us), medians of %d interleaved rounds, %s VM:"
           % (a.rounds, a.runtime))
-    print("%-9s %10s %10s %10s %10s %12s" % ("", "quiet p50", "quiet p99", "storm p50",
-                                          "storm p99", "storm/quiet"))
+    print("%-9s %10s %10s %10s %10s %12s %11s %11s" % (
+        "", "quiet p50", "quiet p99", "storm p50", "storm p99", "storm/quiet",
+        "jit99 quiet", "jit99 storm"))
     for name, rr in rows.items():
-        m = [statistics.median(x[i] for x in rr) for i in range(4)]
-        print("%-9s %10.0f %10.0f %10.0f %10.0f %11.2fx" % (name, *m, m[3] / max(1.0, m[1])))
+        m = [statistics.median(x[i] for x in rr) for i in range(6)]
+        print("%-9s %10.0f %10.0f %10.0f %10.0f %11.2fx %11.0f %11.0f" % (
+            name, *m[:4], m[3] / max(1.0, m[1]), m[4], m[5]))
+    print("(jitter: |interval between two ticks' ISR entries - 10 000 us|, p99)")
     return 0
 
 

@@ -9,7 +9,7 @@ import os
 EAGAIN = 11   # errno on Linux (the simulator's host): the socket would block
 
 from simboard.runtime import sockaddr_un
-from simboard.peripherals import TRIGGERS
+from simboard.peripherals import TRIGGERS, EdgeTrain, PacedSteps
 
 MAX_LINE = 1024
 MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
@@ -17,7 +17,8 @@ MAX_EDGES = 200000  # steps in one timed stimulus command
 
 HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | "
         "bounce PIN N T_US LEVEL | train PIN N RATE_HZ [JITTER_US] | "
-        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse) | "
+        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse; paced: a late "
+        "step delays the rest) | "
         "edges PIN (rises falls on the wire) | state | "
         "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats; "
         "timed stimulus runs on the board's clock and the reply comes at once")
@@ -281,7 +282,8 @@ class BenchServer:
             st["uart"] = {"received": hw.uart.received, "dropped": hw.uart.dropped}
             st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
             st["bench"] = {"clients": len(self.clients), "dropped_clients": self.dropped_clients,
-                           "stimulus_active": len(hw.trains)}
+                           "stimulus_active": len(hw.trains),
+                           "paced_slip_us": EdgeTrain.slip_us}
             st["timers"] = len([t for t in hw.timers if t.active])
             st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
@@ -344,8 +346,9 @@ def bounce_steps(k, level, n, t_us, settle):
 def quad_steps(a, b, n, period_us, bounce):
     """Gray-code steps on pads 0 (A) and 1 (B): n > 0 forward (A leads), n < 0 reverse.
     Each change may chatter `bounce` extra edges (even: the new level stays) 1 us apart,
-    all within a quarter of the step period."""
-    steps = []
+    all within a quarter of the step period. Paced (EdgeTrain): a late step delays the
+    rest, so steps never bunch up as no turning shaft's can."""
+    steps = PacedSteps()
     fwd = n > 0
     for i in range(abs(n)):
         t = i * period_us

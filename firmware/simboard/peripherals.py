@@ -3,8 +3,14 @@
 # through simboard.machine (MicroPython's machine API); the bench drives them from outside.
 #
 # No f-strings (keep the same syntax rules as the core).
+from array import array
+
 from simboard.clock import ticks_us, ticks_add, ticks_diff
 
+PACE_GAP_US = 20         # paced trains (EdgeTrain) pace gaps at least this long
+PACE_HOLD_MAX_US = 50000  # ... waiting at most this long for a pending interrupt
+PACE_RETRY_US = 50
+RISE_LOG = 1024   # rising-edge timestamps a pad keeps (bench ground truth for latency)
 EDGE_RISING = 1
 EDGE_FALLING = 2
 TRIGGERS = {"rising": EDGE_RISING, "falling": EDGE_FALLING, "both": EDGE_RISING | EDGE_FALLING}
@@ -25,6 +31,15 @@ class Pad:
         # count a pulse-counter unit (esp32 PCNT, machine.Counter) on this pad would read
         self.rises = 0
         self.falls = 0
+        # log_rises(): ticks_us of rising edge k at rise_t[k % RISE_LOG], when the
+        # stimulus drove it, so a benchmark can time edge -> task for any path
+        self.rise_t = None
+
+    def log_rises(self):
+        """Start keeping rising-edge timestamps (RISE_LOG of them, a ring). Returns it."""
+        if self.rise_t is None:
+            self.rise_t = array("i", [0] * RISE_LOG)
+        return self.rise_t
 
     def drive(self, v):
         """An external signal on an input pin (bench); edges raise the pin's IRQ line."""
@@ -33,6 +48,8 @@ class Pad:
         self.level = v
         if old != v:
             if v:
+                if self.rise_t is not None:
+                    self.rise_t[self.rises % RISE_LOG] = ticks_us()
                 self.rises += 1
             else:
                 self.falls += 1
@@ -63,14 +80,38 @@ class TimerModel:
 class EdgeTrain:
     """Timed stimulus on a pad, run by the hardware thread's clock (not the bench loop):
     a list of (offset_us from the start, level) steps driven in order. Pulses, bounce
-    bursts, pulse trains and quadrature are all built from these."""
+    bursts, pulse trains and quadrature are all built from these.
 
-    def __init__(self, pads, steps):
+    paced (bench quad): the simulated CPU and this generator share one timeline. On a
+    board the CPU is never descheduled; here the host may leave the VM's threads without
+    CPU for milliseconds, and a generator that catches up afterwards bunches steps
+    microseconds apart, which no turning shaft does. So a paced step (a gap of
+    PACE_GAP_US or more before it; a bounce burst's 1 us edges still come as a burst)
+    waits while an interrupt the train raised is still pending at the controller (at most
+    PACE_HOLD_MAX_US: a firmware that never takes it does not stall the bench), and a
+    step driven late shifts the rest of the list by its lateness. The total shift is
+    counted (EdgeTrain.slip_us, bench `state`). Unpaced trains (pulse, bounce, train)
+    catch up instead, as an outside signal generator does."""
+
+    slip_us = 0        # total shift of every paced train so far (class-wide)
+
+    def __init__(self, pads, steps, paced=None):
         self.pads = pads          # steps index into pads: (offset_us, pad_index, level)
         self.steps = steps
+        # a PacedSteps list asks for pacing itself (bench quad), so Hardware.stimulate
+        # needs no flag
+        self.paced = getattr(steps, "paced", False) if paced is None else paced
         self.i = 0
         self.start = ticks_us()
         self.driven = 0
+        self.hold_since = None
+
+    def _held(self):
+        for p in self.pads:
+            L = p.line
+            if L is not None and L.pending and L.enabled and L.handler is not None:
+                return True
+        return False
 
     def due(self, now):
         """Drive every step whose time has come; return us until the next, or None."""
@@ -79,10 +120,25 @@ class EdgeTrain:
             d = ticks_diff(ticks_add(self.start, off), now)
             if d > 0:
                 return d
+            if self.paced and self.i and off - self.steps[self.i - 1][0] >= PACE_GAP_US:
+                if self._held():
+                    if self.hold_since is None:
+                        self.hold_since = now
+                    if ticks_diff(now, self.hold_since) < PACE_HOLD_MAX_US:
+                        return PACE_RETRY_US
+                self.hold_since = None
+                if d < 0:
+                    self.start = ticks_add(self.start, -d)
+                    EdgeTrain.slip_us += -d
             self.pads[k].drive(v)
             self.driven += 1
             self.i += 1
         return None
+
+
+class PacedSteps(list):
+    """An EdgeTrain step list that is driven paced (see EdgeTrain)."""
+    paced = True
 
 
 class Injection:
