@@ -92,12 +92,14 @@ def check():
     n = r - last[0]
     last[0] = r
     return n
-def go(poll_us, n, ms):
+def go(poll_us, n, ms, r0):
+    # r0: the pad's rising-edge count the host read before starting the train, so an
+    # edge that arrives before this code runs is still this run's first
     global sched
     import gc
     gc.collect()
     sched = Scheduler(port)
-    done[0] = last[0] = first[0] = pad.rises
+    done[0] = last[0] = first[0] = r0
     want[0] = n
     polled[0] = poll_us
     nl[0] = 0
@@ -134,7 +136,7 @@ def one(t: Any, bench: BenchClient, poll_us: int, rate: int) -> dict[str, Any]:
     ms = int(RUN_S * 1000) * 10     # a bound only: the run ends when every edge is handled
     bench.cmd("set P1 0")
     r0 = int(bench.cmd("edges P1").split()[0])
-    t.exec_raw_no_follow("print(go(%d, %d, %d))" % (poll_us, n, ms))
+    t.exec_raw_no_follow("print(go(%d, %d, %d, %d))" % (poll_us, n, ms, r0))
     bench.cmd("train P1 %d %d" % (n, rate))
     out, err = t.follow(timeout=60)
     if err:
@@ -154,7 +156,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--plot", default=None, help="write the crossover plot (PNG) here")
     ap.add_argument("--json", default=None, help="write every round's figures here")
+    ap.add_argument("--replot", default=None, metavar="JSON",
+                    help="only redraw --plot from a --json file of an earlier run")
     a = ap.parse_args(argv)
+    if a.replot:
+        if not a.plot:
+            print("bench_crossover: --replot needs --plot FILE.png", file=sys.stderr)
+            return 2
+        try:
+            data = json.loads(Path(a.replot).read_text())
+            table = data["table"]
+        except (OSError, ValueError, KeyError) as e:
+            print("bench_crossover: cannot read %s: %s" % (a.replot, e), file=sys.stderr)
+            return 2
+        plot(table, a.plot, data.get("runtime", a.runtime), data.get("n_rounds", a.rounds))
+        return 0
     if a.rounds < 1:
         print("bench_crossover: --rounds must be at least 1", file=sys.stderr)
         return 2
@@ -206,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             row["p50_us"], row["p99_us"], 100 * row["busy"],
             row["p99_us"] / max(1.0, base["p99_us"])))
     if a.json:
-        Path(a.json).write_text(json.dumps({"table": table, "rounds": {
+        Path(a.json).write_text(json.dumps({"table": table, "runtime": a.runtime,
+                                            "n_rounds": a.rounds, "rounds": {
             "%d/%d" % k: v for k, v in res.items()}}, indent=1))
     if a.plot:
         plot(table, a.plot, a.runtime, a.rounds)
@@ -225,14 +242,16 @@ def plot(table: list[dict[str, Any]], path: str, runtime: str, rounds: int) -> N
         xs = [r["rate_hz"] for r in rows]
         label = "interrupt" if mode == "irq" else "poll %d us" % p
         style = dict(marker="o", lw=2.2, color="black") if mode == "irq" else dict(marker=".")
-        ax1.plot(xs, [r["p99_us"] for r in rows], label=label, **style)
+        ax1.plot(xs, [r["p50_us"] for r in rows], label=label + " p50", **style)
+        ax1.plot(xs, [r["p99_us"] for r in rows], ls=":", alpha=0.6,
+                 color=ax1.lines[-1].get_color(), marker=style["marker"])
         ax2.plot(xs, [100 * r["busy"] for r in rows], label=label, **style)
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         ax.set_xlabel("event rate (rising edges / s)")
         ax.grid(True, which="both", alpha=0.3)
     ax1.set_yscale("log")
-    ax1.set_ylabel("edge -> task latency p99 (us)")
+    ax1.set_ylabel("edge -> task latency (us): p50 solid, p99 dotted")
     ax2.set_ylabel("main loop busy (% of wall time)")
     ax1.legend(fontsize=8)
     fig.suptitle("irqkit on the simulator (%s VM): interrupt vs polled, medians of %d rounds"

@@ -166,23 +166,24 @@ def main(argv: list[str] | None = None) -> int:
                 q, d = res["quiet"], res["during"]
                 rows[name].append((pct(q, 0.5), pct(q, 0.99), pct(d, 0.5), pct(d, 0.99),
                                    pct(res["jitter_quiet"], 0.99),
-                                   pct(res["jitter_during"], 0.99)))
+                                   pct(res["jitter_during"], 0.99),
+                                   float(res["src"]["triggers"])))
                 g = res.get("guard", {})
                 print("round %d %-8s: %d edges in %.2f s; ticks quiet %d, during %d; "
                       "quiet p50/p99 %.0f/%.0f us, storm p50/p99 %.0f/%.0f us; "
-                      "tick jitter p99 quiet %.0f us, storm %.0f us; "
+                      "tick jitter p99 quiet %.0f us, storm %.0f us; storm ISR entries %.0f; "
                       "to_polled %s to_irq %s" % (
                           r, name, res["generated"], res["storm_s"], len(q), len(d),
                           *rows[name][-1], g.get("to_polled", "-"), g.get("to_irq", "-")))
     print("\n100 Hz source, ISR -> task latency (us), medians of %d interleaved rounds, %s VM:"
           % (a.rounds, a.runtime))
-    print("%-9s %10s %10s %10s %10s %12s %11s %11s" % (
+    print("%-9s %10s %10s %10s %10s %12s %11s %11s %12s" % (
         "", "quiet p50", "quiet p99", "storm p50", "storm p99", "storm/quiet",
-        "jit99 quiet", "jit99 storm"))
+        "jit99 quiet", "jit99 storm", "storm ISRs"))
     for name, rr in rows.items():
-        m = [statistics.median(x[i] for x in rr) for i in range(6)]
-        print("%-9s %10.0f %10.0f %10.0f %10.0f %11.2fx %11.0f %11.0f" % (
-            name, *m[:4], m[3] / max(1.0, m[1]), m[4], m[5]))
+        m = [statistics.median(x[i] for x in rr) for i in range(7)]
+        print("%-9s %10.0f %10.0f %10.0f %10.0f %11.2fx %11.0f %11.0f %12.0f" % (
+            name, *m[:4], m[3] / max(1.0, m[1]), m[4], m[5], m[6]))
     print("(jitter: |interval between two ticks' ISR entries - 10 000 us|, p99)")
     return 0
 

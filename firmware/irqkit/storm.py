@@ -109,7 +109,7 @@ class StormGuard:
 
     def _install(self, handler):
         s = self.src
-        self.port.gpio_irq(s.pin, s.edge, handler, s.hard, s.prio)
+        return self.port.gpio_irq(s.pin, s.edge, handler, s.hard, s.prio)
 
     def poll(self, now):
         if ticks_diff(self.due, now) > 0:
@@ -157,10 +157,10 @@ class StormGuard:
         if quiet:
             state = port.disable_irq()
             self.seen_polled += self._snap()   # edges since the last poll
-            self._install(self.src.isr)
+            mode = self._install(self.src.isr)
             port.enable_irq(state)
             self.mode = MODE_IRQ
-            self.src.mode = "hard" if self.src.hard else "soft"
+            self.src.mode = mode or ("hard" if self.src.hard else "soft")
             self.to_irq += 1
             self.win_base = self.t_last
             self.due = ticks_add(now, self.window_us)
