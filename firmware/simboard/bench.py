@@ -9,7 +9,7 @@ import os
 EAGAIN = 11   # errno on Linux (the simulator's host): the socket would block
 
 from simboard.runtime import sockaddr_un
-from simboard.peripherals import TRIGGERS, EdgeTrain, PacedSteps
+from simboard.peripherals import TRIGGERS, EdgeTrain, Steps
 
 MAX_LINE = 1024
 MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
@@ -186,13 +186,13 @@ class BenchServer:
             period = 1000000 // rate
             self._bound(jit, 0, period // 4, "JITTER_US (at most a quarter period)")
             v = p.level
-            steps = []
+            steps = Steps(2 * n)
             for i in range(n):
                 t0 = i * period + (self._rand(2 * jit + 1) - jit if jit else 0)
                 if t0 < 0:
                     t0 = 0
-                steps.append((t0, 0, 1 - v))
-                steps.append((t0 + period // 2, 0, v))
+                steps.add(t0, 0, 1 - v)
+                steps.add(t0 + period // 2, 0, v)
             self.hw.stimulate([p], steps)
             return "ok %s train of %d pulses at %d Hz, jitter %d us" % (p.name, n, rate, jit)
         self._args(w, 4, 5, "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES]")
@@ -332,14 +332,14 @@ class BenchServer:
 
 def bounce_steps(k, level, n, t_us, settle):
     """n edges spread over t_us on pad k, then the settle level (one more edge if needed)."""
-    steps = []
+    steps = Steps(n + 1)
     v = level
     gap = t_us // n if n else 0
     for i in range(n):
         v = 1 - v
-        steps.append((i * gap, k, v))
+        steps.add(i * gap, k, v)
     if v != settle:
-        steps.append((t_us, k, settle))
+        steps.add(t_us, k, settle)
     return steps
 
 
@@ -348,7 +348,7 @@ def quad_steps(a, b, n, period_us, bounce):
     Each change may chatter `bounce` extra edges (even: the new level stays) 1 us apart,
     all within a quarter of the step period. Paced (EdgeTrain): a late step delays the
     rest, so steps never bunch up as no turning shaft's can."""
-    steps = PacedSteps()
+    steps = Steps(abs(n) * (1 + bounce), paced=True)
     fwd = n > 0
     for i in range(abs(n)):
         t = i * period_us
@@ -357,8 +357,8 @@ def quad_steps(a, b, n, period_us, bounce):
         k = 0 if flip_a else 1
         new = 1 - (a if flip_a else b)
         for j in range(bounce):
-            steps.append((t + j, k, new if j % 2 == 0 else 1 - new))
-        steps.append((t + bounce, k, new))
+            steps.add(t + j, k, new if j % 2 == 0 else 1 - new)
+        steps.add(t + bounce, k, new)
         if flip_a:
             a = new
         else:

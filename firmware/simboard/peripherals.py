@@ -97,8 +97,13 @@ class EdgeTrain:
 
     def __init__(self, pads, steps, paced=None):
         self.pads = pads          # steps index into pads: (offset_us, pad_index, level)
+        if not isinstance(steps, Steps):   # a plain list of tuples (e.g. a pulse)
+            st = Steps(len(steps))
+            for off, k, v in steps:
+                st.add(off, k, v)
+            steps = st
         self.steps = steps
-        # a PacedSteps list asks for pacing itself (bench quad), so Hardware.stimulate
+        # a paced Steps list asks for pacing itself (bench quad), so Hardware.stimulate
         # needs no flag
         self.paced = getattr(steps, "paced", False) if paced is None else paced
         self.i = 0
@@ -114,13 +119,20 @@ class EdgeTrain:
         return False
 
     def due(self, now):
-        """Drive every step whose time has come; return us until the next, or None."""
-        while self.i < len(self.steps):
-            off, k, v = self.steps[self.i]
+        """Drive every step whose time has come; return us until the next, or None.
+        Reads the step arrays directly: no tuple per edge (allocation means GC pauses on
+        the VM, and this runs for every edge of a 100 000-edge storm)."""
+        st = self.steps
+        offs = st.off
+        kv = st.kv
+        n = st.n
+        while self.i < n:
+            i = self.i
+            off = offs[i]
             d = ticks_diff(ticks_add(self.start, off), now)
             if d > 0:
                 return d
-            if self.paced and self.i and off - self.steps[self.i - 1][0] >= PACE_GAP_US:
+            if self.paced and i and off - offs[i - 1] >= PACE_GAP_US:
                 if self._held():
                     if self.hold_since is None:
                         self.hold_since = now
@@ -130,15 +142,47 @@ class EdgeTrain:
                 if d < 0:
                     self.start = ticks_add(self.start, -d)
                     EdgeTrain.slip_us += -d
-            self.pads[k].drive(v)
+            c = kv[i]
+            self.pads[c >> 1].drive(c & 1)
             self.driven += 1
-            self.i += 1
+            self.i = i + 1
         return None
 
 
-class PacedSteps(list):
-    """An EdgeTrain step list that is driven paced (see EdgeTrain)."""
-    paced = True
+class Steps:
+    """A compact EdgeTrain step list: offsets in an array, pad and level in a bytearray
+    (5 bytes a step, no object per step: on the VM a 100 000-step list of tuples took
+    ~8 s of allocation and GC to build, longer than the bench client waits for a reply).
+    Indexing gives (offset_us, pad_index, level).
+    paced: see EdgeTrain."""
+
+    def __init__(self, capacity, paced=False):
+        self.off = array("i", range(capacity))   # overwritten by add
+        self.kv = bytearray(capacity)
+        self.n = 0
+        self.paced = paced
+
+    def add(self, off, k, v):
+        """Append one step (no tuple: building a 100 000-step list of tuples took the VM
+        8 s of allocation and GC)."""
+        i = self.n
+        self.off[i] = off
+        self.kv[i] = (k << 1) | (1 if v else 0)
+        self.n = i + 1
+
+    def __len__(self):
+        return self.n
+
+    def append(self, step):
+        self.add(step[0], step[1], step[2])
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError("step index out of range")
+        c = self.kv[i]
+        return (self.off[i], c >> 1, c & 1)
 
 
 class Injection:
