@@ -15,7 +15,7 @@ import os
 EAGAIN = 11   # errno on Linux (the simulator's host): the socket would block
 
 from simboard.runtime import sockaddr_un
-from simboard.peripherals import TRIGGERS
+from simboard.peripherals import TRIGGERS, EdgeTrain, Steps
 
 MAX_LINE = 1024
 MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
@@ -27,7 +27,9 @@ REFUSED = (b"err refused: wrong or missing bench token (use the URL `irqkit sim`
 
 HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | "
         "bounce PIN N T_US LEVEL | train PIN N RATE_HZ [JITTER_US] | "
-        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse) | state | "
+        "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse; paced: a late "
+        "step delays the rest) | "
+        "edges PIN (rises falls on the wire) | state | "
         "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats; "
         "timed stimulus runs on the board's clock and the reply comes at once")
 
@@ -264,13 +266,13 @@ class BenchServer:
             period = 1000000 // rate
             self._bound(jit, 0, period // 4, "JITTER_US (at most a quarter period)")
             v = p.level
-            steps = []
+            steps = Steps(2 * n)
             for i in range(n):
                 t0 = i * period + (self._rand(2 * jit + 1) - jit if jit else 0)
                 if t0 < 0:
                     t0 = 0
-                steps.append((t0, 0, 1 - v))
-                steps.append((t0 + period // 2, 0, v))
+                steps.add(t0, 0, 1 - v)
+                steps.add(t0 + period // 2, 0, v)
             self.hw.stimulate([p], steps)
             return "ok %s train of %d pulses at %d Hz, jitter %d us" % (p.name, n, rate, jit)
         self._args(w, 4, 5, "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES]")
@@ -323,6 +325,10 @@ class BenchServer:
                         trig = k
                 out[n] = {"value": p.level, "mode": "out" if p.output else "in", "irq": trig}
             return "ok " + json.dumps(out)
+        if cmd == "edges":
+            self._args(words, 1, 1, "edges PIN")
+            p = self._pin(words[1])
+            return "ok %d %d" % (p.rises, p.falls)
         if cmd == "get":
             self._args(words, 1, 1, "get PIN")
             return "ok %d" % self._pin(words[1]).level
@@ -357,7 +363,8 @@ class BenchServer:
             st["schedule"] = hw.schedq.counters() if hw.schedq is not None else {}
             st["bench"] = {"clients": len(self.clients), "dropped_clients": self.dropped_clients,
                            "refused_clients": self.refused_clients, "tcp": self.tcp,
-                           "stimulus_active": len(hw.trains)}
+                           "stimulus_active": len(hw.trains),
+                           "paced_slip_us": EdgeTrain.slip_us}
             st["timers"] = len([t for t in hw.timers if t.active])
             st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
@@ -406,22 +413,23 @@ class BenchServer:
 
 def bounce_steps(k, level, n, t_us, settle):
     """n edges spread over t_us on pad k, then the settle level (one more edge if needed)."""
-    steps = []
+    steps = Steps(n + 1)
     v = level
     gap = t_us // n if n else 0
     for i in range(n):
         v = 1 - v
-        steps.append((i * gap, k, v))
+        steps.add(i * gap, k, v)
     if v != settle:
-        steps.append((t_us, k, settle))
+        steps.add(t_us, k, settle)
     return steps
 
 
 def quad_steps(a, b, n, period_us, bounce):
     """Gray-code steps on pads 0 (A) and 1 (B): n > 0 forward (A leads), n < 0 reverse.
     Each change may chatter `bounce` extra edges (even: the new level stays) 1 us apart,
-    all within a quarter of the step period."""
-    steps = []
+    all within a quarter of the step period. Paced (EdgeTrain): a late step delays the
+    rest, so steps never bunch up as no turning shaft's can."""
+    steps = Steps(abs(n) * (1 + bounce), paced=True)
     fwd = n > 0
     for i in range(abs(n)):
         t = i * period_us
@@ -430,8 +438,8 @@ def quad_steps(a, b, n, period_us, bounce):
         k = 0 if flip_a else 1
         new = 1 - (a if flip_a else b)
         for j in range(bounce):
-            steps.append((t + j, k, new if j % 2 == 0 else 1 - new))
-        steps.append((t + bounce, k, new))
+            steps.add(t + j, k, new if j % 2 == 0 else 1 - new)
+        steps.add(t + bounce, k, new)
         if flip_a:
             a = new
         else:

@@ -3,8 +3,14 @@
 # through simboard.machine (MicroPython's machine API); the bench drives them from outside.
 #
 # No f-strings (keep the same syntax rules as the core).
+from array import array
+
 from simboard.clock import ticks_us, ticks_add, ticks_diff
 
+PACE_GAP_US = 20         # paced trains (EdgeTrain) pace gaps at least this long
+PACE_HOLD_MAX_US = 50000  # ... waiting at most this long for a pending interrupt
+PACE_RETRY_US = 50
+RISE_LOG = 1024   # rising-edge timestamps a pad keeps (bench ground truth for latency)
 EDGE_RISING = 1
 EDGE_FALLING = 2
 TRIGGERS = {"rising": EDGE_RISING, "falling": EDGE_FALLING, "both": EDGE_RISING | EDGE_FALLING}
@@ -21,12 +27,32 @@ class Pad:
         self.output = 0
         self.trigger = 0   # EDGE_RISING | EDGE_FALLING
         self.line = None
+        # edges on the wire, whatever the IRQ does: the bench's ground truth, and the
+        # count a pulse-counter unit (esp32 PCNT, machine.Counter) on this pad would read
+        self.rises = 0
+        self.falls = 0
+        # log_rises(): ticks_us of rising edge k at rise_t[k % RISE_LOG], when the
+        # stimulus drove it, so a benchmark can time edge -> task for any path
+        self.rise_t = None
+
+    def log_rises(self):
+        """Start keeping rising-edge timestamps (RISE_LOG of them, a ring). Returns it."""
+        if self.rise_t is None:
+            self.rise_t = array("i", [0] * RISE_LOG)
+        return self.rise_t
 
     def drive(self, v):
         """An external signal on an input pin (bench); edges raise the pin's IRQ line."""
         v = 1 if v else 0
         old = self.level
         self.level = v
+        if old != v:
+            if v:
+                if self.rise_t is not None:
+                    self.rise_t[self.rises % RISE_LOG] = ticks_us()
+                self.rises += 1
+            else:
+                self.falls += 1
         if old != v and self.line is not None:
             edge = EDGE_RISING if v else EDGE_FALLING
             if self.trigger & edge:
@@ -54,26 +80,109 @@ class TimerModel:
 class EdgeTrain:
     """Timed stimulus on a pad, run by the hardware thread's clock (not the bench loop):
     a list of (offset_us from the start, level) steps driven in order. Pulses, bounce
-    bursts, pulse trains and quadrature are all built from these."""
+    bursts, pulse trains and quadrature are all built from these.
 
-    def __init__(self, pads, steps):
+    paced (bench quad): the simulated CPU and this generator share one timeline. On a
+    board the CPU is never descheduled; here the host may leave the VM's threads without
+    CPU for milliseconds, and a generator that catches up afterwards bunches steps
+    microseconds apart, which no turning shaft does. So a paced step (a gap of
+    PACE_GAP_US or more before it; a bounce burst's 1 us edges still come as a burst)
+    waits while an interrupt the train raised is still pending at the controller (at most
+    PACE_HOLD_MAX_US: a firmware that never takes it does not stall the bench), and a
+    step driven late shifts the rest of the list by its lateness. The total shift is
+    counted (EdgeTrain.slip_us, bench `state`). Unpaced trains (pulse, bounce, train)
+    catch up instead, as an outside signal generator does."""
+
+    slip_us = 0        # total shift of every paced train so far (class-wide)
+
+    def __init__(self, pads, steps, paced=None):
         self.pads = pads          # steps index into pads: (offset_us, pad_index, level)
+        if not isinstance(steps, Steps):   # a plain list of tuples (e.g. a pulse)
+            st = Steps(len(steps))
+            for off, k, v in steps:
+                st.add(off, k, v)
+            steps = st
         self.steps = steps
+        # a paced Steps list asks for pacing itself (bench quad), so Hardware.stimulate
+        # needs no flag
+        self.paced = getattr(steps, "paced", False) if paced is None else paced
         self.i = 0
         self.start = ticks_us()
         self.driven = 0
+        self.hold_since = None
+
+    def _held(self):
+        for p in self.pads:
+            L = p.line
+            if L is not None and L.pending and L.enabled and L.handler is not None:
+                return True
+        return False
 
     def due(self, now):
-        """Drive every step whose time has come; return us until the next, or None."""
-        while self.i < len(self.steps):
-            off, k, v = self.steps[self.i]
+        """Drive every step whose time has come; return us until the next, or None.
+        Reads the step arrays directly: no tuple per edge (allocation means GC pauses on
+        the VM, and this runs for every edge of a 100 000-edge storm)."""
+        st = self.steps
+        offs = st.off
+        kv = st.kv
+        n = st.n
+        while self.i < n:
+            i = self.i
+            off = offs[i]
             d = ticks_diff(ticks_add(self.start, off), now)
             if d > 0:
                 return d
-            self.pads[k].drive(v)
+            if self.paced and i and off - offs[i - 1] >= PACE_GAP_US:
+                if self._held():
+                    if self.hold_since is None:
+                        self.hold_since = now
+                    if ticks_diff(now, self.hold_since) < PACE_HOLD_MAX_US:
+                        return PACE_RETRY_US
+                self.hold_since = None
+                if d < 0:
+                    self.start = ticks_add(self.start, -d)
+                    EdgeTrain.slip_us += -d
+            c = kv[i]
+            self.pads[c >> 1].drive(c & 1)
             self.driven += 1
-            self.i += 1
+            self.i = i + 1
         return None
+
+
+class Steps:
+    """A compact EdgeTrain step list: offsets in an array, pad and level in a bytearray
+    (5 bytes a step, no object per step: on the VM a 100 000-step list of tuples took
+    ~8 s of allocation and GC to build, longer than the bench client waits for a reply).
+    Indexing gives (offset_us, pad_index, level).
+    paced: see EdgeTrain."""
+
+    def __init__(self, capacity, paced=False):
+        self.off = array("i", range(capacity))   # overwritten by add
+        self.kv = bytearray(capacity)
+        self.n = 0
+        self.paced = paced
+
+    def add(self, off, k, v):
+        """Append one step (no tuple: building a 100 000-step list of tuples took the VM
+        8 s of allocation and GC)."""
+        i = self.n
+        self.off[i] = off
+        self.kv[i] = (k << 1) | (1 if v else 0)
+        self.n = i + 1
+
+    def __len__(self):
+        return self.n
+
+    def append(self, step):
+        self.add(step[0], step[1], step[2])
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError("step index out of range")
+        c = self.kv[i]
+        return (self.off[i], c >> 1, c & 1)
 
 
 class Injection:

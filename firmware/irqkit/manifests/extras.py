@@ -1,4 +1,5 @@
-# irqkit layer "extras": optional pieces built on the core (asyncio bridge, storm guard).
-metadata(description="irqkit extras: asyncio bridge, storm guard")
+# irqkit layer "extras": optional pieces built on the core (asyncio bridge, storm guard,
+# quadrature encoder, debounced pin).
+metadata(description="irqkit extras: asyncio bridge, storm guard, quadrature encoder, debounced pin")
 include("core.py")
-package("irqkit", files=("aio.py", "storm.py"), base_path="../..")
+package("irqkit", files=("aio.py", "storm.py", "encoder.py", "debounce.py"), base_path="../..")
