@@ -288,7 +288,12 @@ class App:
         for name in st["sources"]:
             s = st["sources"][name]
             for k in s:
-                d[name + "." + k] = s[k]
+                v = s[k]
+                if isinstance(v, dict):      # a storm guard's counters: "<src>.storm.<name>"
+                    for kk in v:
+                        d[name + "." + k + "." + kk] = v[kk]
+                else:
+                    d[name + "." + k] = v
         self.timer_stats(d)
         c = self.dec.counters()
         for k in c:
