@@ -134,3 +134,75 @@ def test_hard_timer_and_main_loop_on_one_source_every_event_delivered_or_counted
     # one sequence number per event, none reused, delivered in order (one FIFO source)
     assert r["seq"] == isr_n + main_n, r
     assert r["bad"] == [0, 0, 0], r
+
+
+# -- `with crit:` inside a hard ISR -------------------------------------------------------
+
+NESTED = """
+import machine
+crit = sched.crit
+seen = [0, 0]                # runs, depth inside the inner section
+def h(t):
+    with crit:
+        with crit:
+            seen[0] += 1
+            seen[1] = crit.depth
+tim = port.timer(1000, True, h, hard=True)
+sleep_ms(200)
+tim.deinit()
+sleep_ms(10)
+"""
+
+
+def test_nested_with_crit_in_a_hard_timer_handler_runs_heap_locked(board, dev):
+    out, err = dev.exec_raw(NESTED, timeout=30)
+    assert err == b"" and b"Error" not in out, (out, err)
+    r = ev(dev, "{'seen': seen, 'depth': crit.depth, 'entries': crit.entries, "
+                "'mode': tim.mode, 'port': port.counters(), 'masked': machine.sim_state()['masked']}")
+    print(f"[{board.runtime}] nested `with crit:` in a hard timer ISR: {r['seen'][0]} runs")
+    assert r["mode"] == "hard"
+    assert r["seen"][0] >= 20 and r["seen"][1] == 2, r
+    assert r["entries"] == r["seen"][0] and r["depth"] == 0 and r["masked"] == 0, r
+    assert r["port"]["irq_errors"] == 0, r
+
+
+ALLOCATING = """
+import machine
+from irqkit.critical import Critical
+class TupleExit(Critical):
+    # the old signature, for contrast: `*exc_info` builds a tuple on every `with`
+    def exit(self, *exc_info):
+        Critical.exit(self)
+    __exit__ = exit
+%s
+def h(t):
+    with crit:
+        with crit:
+            %s
+tim = port.timer(1000, True, h, hard=True)
+sleep_ms(100)
+tim.deinit()
+sleep_ms(10)
+"""
+
+
+@pytest.mark.parametrize("case", ["tuple_exit", "allocating_body"])
+def test_allocating_with_crit_in_a_hard_handler_fails_heap_locked(board, dev, case):
+    if board.runtime != "micropython":
+        pytest.skip("heap_lock() is a no-op on CPython: only the MicroPython VM can fail here")
+    crit, body = {"tuple_exit": ("crit = TupleExit(port)", "pass"),
+                  "allocating_body": ("crit = sched.crit", "x = [1, 2, 3]")}[case]
+    out, err = dev.exec_raw(ALLOCATING % (crit, body), timeout=30)
+    text = out + err
+    assert b"Uncaught exception in IRQ callback handler" in text, text
+    assert b"MemoryError: memory allocation failed, heap is locked" in text, text
+    r = ev(dev, "{'depth': crit.depth, 'port': port.counters(), "
+                "'masked': machine.sim_state()['masked']}")
+    assert r["port"]["irq_errors"] == 1, r     # one failure, then the IRQ is disabled
+    if case == "allocating_body":
+        # the body failed, `with` still left both sections: depth 0, interrupts back on
+        assert r["depth"] == 0 and r["masked"] == 0, r
+    else:
+        # the inner exit itself failed: the section stays held, as it would on a board
+        assert r["depth"] == 2 and r["masked"] == 1, r
+        dev.exec("machine.enable_irq(0)")
