@@ -77,8 +77,10 @@ class Scheduler:
         self.port.wake()
 
     def mask_below(self, prio):
-        """Hold back every source with priority < prio, like BASEPRI = prio: level prio
-        itself and above still run. mask_below(NO_MASK) releases the level mask."""
+        """Hold back every source with priority < prio: level prio itself and above still
+        run. Not Cortex-M's BASEPRI = prio, which also holds level prio: this is BASEPRI
+        set one level under prio (irqkit's higher number = more urgent). mask_below(NO_MASK)
+        releases the level mask."""
         self.mask_floor = prio
         self.port.wake()
 

@@ -78,6 +78,29 @@ class Controller:
         self.retry = 0           # 1: a delivery could not be scheduled; the timer thread retries
         self._deliver_cb = self._deliver   # bound once: creating a bound method allocates
         self.main_ident = _thread.get_ident()   # the board is made by the main program
+        self._busy = 0           # main thread: controller sections holding _lock (see _acq)
+        self.redo = 0            # a delivery came while _busy: the section's exit runs it
+        self.redeliveries = 0    # ... how often (bench state)
+
+    # -- the controller's own lock, on a single core -----------------------------------------
+    # On the VM a scheduled delivery (_deliver) runs on the main thread at any bytecode
+    # boundary -- also inside the controller's own code while the main thread holds _lock
+    # (a branch in _best, in kick, in raise_line): acquiring it again there would deadlock
+    # the board. So main-thread sections are counted, a delivery that finds one open backs
+    # off (in_flight cleared, redo set) and the section's exit takes the interrupt instead,
+    # as a CPU takes a pending IRQ when it re-enables.
+    def _acq(self):
+        if MP and _thread.get_ident() == self.main_ident:
+            self._busy += 1
+        self._lock.acquire()
+
+    def _rel(self):
+        self._lock.release()
+        if MP and _thread.get_ident() == self.main_ident:
+            self._busy -= 1
+            if self.redo and not self._busy:
+                self.redo = 0
+                self.kick()
 
     # -- configuration (not from ISRs) --------------------------------------------------
     def line(self, name, prio=1, nmi=False):
@@ -119,14 +142,14 @@ class Controller:
     # -- raising ---------------------------------------------------------------------------
     def raise_line(self, L):
         """Pend a line and deliver what is ready (from any hardware thread)."""
-        self._lock.acquire()
+        self._acq()
         L.raised += 1
         if L.pending:
             L.coalesced += 1
             if self.masked:
                 L.coalesced_masked += 1
         L.pending = 1
-        self._lock.release()
+        self._rel()
         if L.nmi:
             self._run_nmi(L)
             return
@@ -165,12 +188,12 @@ class Controller:
             # CPU takes the interrupt right here, before the next instruction
             self._drain_now()
             return
-        self._lock.acquire()
+        self._acq()
         if self.masked or self.in_flight or self._best(0) is None:
-            self._lock.release()
+            self._rel()
             return
         self.in_flight = 1
-        self._lock.release()
+        self._rel()
         if MP:
             try:
                 _vm_schedule(self._deliver_cb, None)
@@ -194,11 +217,11 @@ class Controller:
             return  # the holder runs it
         try:
             while not self.masked:
-                self._lock.acquire()
+                self._acq()
                 L = self._best(1)
                 if L is not None:
                     L.pending = 0
-                self._lock.release()
+                self._rel()
                 if L is None:
                     return
                 L.runs += 1
@@ -208,6 +231,13 @@ class Controller:
 
     def _deliver(self, _):
         """Run ready lines, highest priority first, one at a time (the CPU's ISR context)."""
+        if self._busy or self._isr:
+            # arrived inside a main-thread controller section (or a handler _drain_now
+            # runs): back off; that section's exit (or _drain_now's loop) delivers
+            self.in_flight = 0
+            self.redo = 1
+            self.redeliveries += 1
+            return
         try:
             self._deliver_all()
         except KeyboardInterrupt:
@@ -220,23 +250,23 @@ class Controller:
 
     def _deliver_all(self):
         while True:
-            self._lock.acquire()
+            self._acq()
             L = None if self.masked else self._best(0)
             if L is None:
                 self.in_flight = 0
-                self._lock.release()
+                self._rel()
                 break
             L.pending = 0
-            self._lock.release()
+            self._rel()
             self._call(L)
 
     def _drain_now(self):
         while True:
-            self._lock.acquire()
+            self._acq()
             L = None if self.masked else self._best(0)
             if L is not None:
                 L.pending = 0
-            self._lock.release()
+            self._rel()
             if L is None:
                 break
             self._call(L)
@@ -297,10 +327,10 @@ class Controller:
 
     # -- PRIMASK-like masking ----------------------------------------------------------------
     def disable_irq(self):
-        self._lock.acquire()
+        self._acq()
         was = self.masked
         self.masked = 1
-        self._lock.release()
+        self._rel()
         return was
 
     def enable_irq(self, state):
@@ -336,5 +366,6 @@ class Controller:
                              "attached": 0 if L.handler is None else 1}
         return {"masked": self.masked, "basepri": self.basepri, "pending": pend,
                 "errors": self.errors, "last_error": self.last_error, "lines": lines,
-                "deliveries": self.deliveries, "vm_queue_full": self.vm_queue_full,
+                "deliveries": self.deliveries, "redeliveries": self.redeliveries,
+                "vm_queue_full": self.vm_queue_full,
                 "heap_lock": "real" if HEAP_LOCK_REAL else "no-op (cpython)"}

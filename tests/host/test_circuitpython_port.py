@@ -619,6 +619,7 @@ def test_latency_responder_runs_on_the_port(lines: dict[int, int], scanners: lis
     version, hz, info = P.unpack_hello_r(out[0][2])
     assert out[0][:2] == (P.HELLO_R, 7) and hz == 1000000 and info["board"] == "feather-m4"
     assert "gpio" in info["sources"]
+    assert int(info["tick_res_us"]) >= 1      # measured at start (issue 10.6)
     out = exchange(encode(P.ARM, 8, P.pack_arm(P.SRC_GPIO, 0)))
     assert P.unpack_arm_r(out[0][2])[2] == "polled"
 

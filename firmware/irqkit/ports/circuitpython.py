@@ -19,6 +19,12 @@
 #   `scan_interval_us` and belongs to the latency budget. countio and PulseIn have no
 #   timestamps: their events carry the drain time (a CounterSource's `res_us` is its
 #   drain interval; PulseIn's widths themselves are 1 us).
+# * The clock itself: CircuitPython has no time.ticks_us, so irqkit's ticks_us is
+#   time.monotonic_ns() // 1000 (compat_host), whose real resolution is often one
+#   32 768 Hz subtick (~30.5 us). The port measures it at start (tick_resolution_us) and
+#   HELLO reports it (info tick_res_us). monotonic_ns() is a long int, so taking a
+#   timestamp allocates here -- acceptable only because CircuitPython runs no Python
+#   ISRs: every "ISR" above is a drain in the main loop, never a heap-locked context.
 # * Losses are counted: keypad's `overflowed` flag (it drops the newest event and only
 #   says "at least one") becomes one trigger + one overflow in the source's ring counters,
 #   so triggers == delivered + overflow still holds (the overflow is a lower bound).
@@ -405,6 +411,28 @@ class _PolledTimer:
         self.port.dirty = True
 
 
+def tick_resolution_us(clock=ticks_us, steps=8, spins=100000):
+    """The smallest step clock() (ticks_us) really makes, in us, measured: CircuitPython's
+    ticks_us is computed from time.monotonic_ns(), whose real resolution on many boards is
+    one 32 768 Hz subtick (~30.5 us), not 1 us. The minimum over `steps` observed changes
+    (a loop faster than the clock sees each step; a slower loop only makes it an upper
+    bound). 0 if the clock did not move within `spins` reads. Main loop only (allocates)."""
+    best = 0
+    n = 0
+    i = 0
+    last = clock()
+    while n < steps and i < spins:
+        t = clock()
+        d = ticks_diff(t, last)
+        if d > 0:
+            if best == 0 or d < best:
+                best = d
+            n += 1
+            last = t
+        i += 1
+    return best
+
+
 class CircuitPythonPort:
     name = "circuitpython"
     ticks_hz = 1000000   # unit of every timestamp (ticks_us); resolutions are per source
@@ -415,6 +443,8 @@ class CircuitPythonPort:
         usb_cdc.console). interval_ms, max_events, pull: keypad settings for gpio_irq."""
         self.runtime = sys.implementation.name
         self.ticks_us = ticks_us
+        # the real resolution of every timestamp this port takes (HELLO info tick_res_us)
+        self.tick_res_us = tick_resolution_us()
         self.interval_ms = interval_ms
         self.scan_interval_us = interval_ms * 1000
         self.max_events = max_events
@@ -442,6 +472,7 @@ class CircuitPythonPort:
     def info(self):
         """What the harness should know about this port's timing."""
         return {"gpio": "keypad", "scan_interval_us": self.scan_interval_us,
+                "tick_res_us": self.tick_res_us,
                 "irq_control": "microcontroller" if self.irq_control else "none",
                 "link": "none" if self.link is None else
                 ("data" if usb_cdc is not None and self.link is usb_cdc.data else "console")}
