@@ -11,6 +11,7 @@ into raw mode (no echo, no line editing) before the VM starts.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -272,6 +274,10 @@ class SimBoard(ManagedProcess):
                 except OSError:
                     pass
                 time.sleep(0.2)
+                # a rebooting board drops what reached its UART while it was down: bytes
+                # the dead VM never read must not be typed into the new one's REPL
+                with contextlib.suppress(OSError):
+                    termios.tcflush(self.master, termios.TCIFLUSH)
                 self._spawn(raw=False)
 
     @property
