@@ -179,3 +179,28 @@ def test_killing_the_simulator_mid_copy_fails_in_one_line_and_a_new_one_deploys(
     finally:
         sim.terminate()
         sim.wait(10)
+
+
+def test_a_redeploy_compares_every_file_in_one_device_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15.6 (the fewer exchanges, the fewer faults to survive, and the faster over TCP:
+    tools/bench_deploy.py prints the socket:// figures): with nothing changed, a deploy sends
+    two commands, the runtime probe and one survey, whatever the number of files."""
+    from irqkit_host.deploy import deploy
+    from irqkit_host.link.repl import GuardedSerialTransport
+    sent: list[str] = []
+    real = GuardedSerialTransport.exec_raw_no_follow
+
+    def counting(self: GuardedSerialTransport, command: str | bytes) -> None:
+        sent.append(command if isinstance(command, str) else command.decode())
+        real(self, command)
+
+    with start_sim(log=lambda m: None) as sim:
+        assert len(deploy(sim.port, BOARD).copied) == len(FILES)
+        (sim.flash / "irqkit" / "ring.mpy").write_bytes(b"M stale")   # a stale twin to remove
+        monkeypatch.setattr(GuardedSerialTransport, "exec_raw_no_follow", counting)
+        t0 = time.perf_counter()
+        res = deploy(sim.port, BOARD)
+        print(f"\nredeploy, nothing changed, over the pty: {time.perf_counter() - t0:.3f} s")
+    assert res.copied == [] and len(res.skipped) == len(FILES) and res.removed == ["irqkit/ring.mpy"]
+    assert not (sim.flash / "irqkit" / "ring.mpy").exists()
+    assert len(sent) == 2 and "sys.implementation" in sent[0] and "hashlib" in sent[1], sent
