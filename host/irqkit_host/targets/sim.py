@@ -260,6 +260,11 @@ class SimBoard(ManagedProcess):
                     self.restarts += 1
                     self._spawn(raw=rc == EXIT_SOFT_RAW)
                     continue
+                # what the dead VM left unread dies with it, as a crashed board's UART FIFO
+                # does: a half-sent command must not be typed into the next VM's REPL
+                # (what arrives from now on, while it restarts, the next VM reads)
+                with contextlib.suppress(OSError):
+                    termios.tcflush(self.master, termios.TCIFLUSH)
                 self.crashes += 1
                 how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
                 now = time.monotonic()
@@ -274,10 +279,6 @@ class SimBoard(ManagedProcess):
                 except OSError:
                     pass
                 time.sleep(0.2)
-                # a rebooting board drops what reached its UART while it was down: bytes
-                # the dead VM never read must not be typed into the new one's REPL
-                with contextlib.suppress(OSError):
-                    termios.tcflush(self.master, termios.TCIFLUSH)
                 self._spawn(raw=False)
 
     @property
