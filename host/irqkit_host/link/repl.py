@@ -139,8 +139,12 @@ class _Guard:
     def _send(self, command: bytes) -> None:
         """mpremote's exec_raw_no_follow, strict: nothing is sent unless the device is at
         the raw REPL's prompt, and nothing is printed."""
-        if self.read_until(1, b">") != b">":
-            raise DeviceRebooted()
+        data = self.read_until(1, b">")
+        if data != b">":
+            if b">>>" in data or data.endswith(b"\n>"):   # a line starting ">": the friendly prompt
+                raise DeviceRebooted()
+            raise NotAnswering("no raw REPL prompt" if not data.endswith(b">") else
+                               "unexpected output before the raw REPL prompt")
         if self.use_raw_paste:
             self.serial.write(b"\x05A\x01")
             data = self.serial.read(2)
