@@ -11,8 +11,8 @@ the same bytes says.
 Not sent: RESET_STATS (it zeroes the counters being checked) and CONFIG run=0 (it stops the
 app); ARM of the timer only with period 0 (off): arming and disarming the timer over and over
 (periods of 50 ms .. 4 s, with PINGs between) hangs the simulator within a few thousand
-ARMs — the VM's UART line stays pending, undelivered, the main thread asleep — an open
-simulator bug (not the counters') that would make this test flaky. Each garbage or corrupted frame contains no 0x00 but its final delimiter,
+ARMs on the MicroPython runtime (not on CPython) — the VM's UART line stays pending,
+undelivered, the main thread asleep — an open simulator bug (not the counters') that would make this test flaky. Each garbage or corrupted frame contains no 0x00 but its final delimiter,
 so it is one unit on the wire; one the reference decoder accepts as valid is not used.
 """
 from __future__ import annotations
