@@ -38,6 +38,12 @@ PRIO_UART = const(2)
 PRIO_SOFT = const(1)
 PRIO_BREAK = const(0)
 # The timer counters that add up across arm/disarm cycles (lat_max_us takes the max).
+# How a valid frame can be refused (each counted, STATS "link.refused_<kind>"): a CONFIG
+# key the app does not know, TRIGGER for a source without one (gpio, timer), a STATS page
+# past the last, ARM of a source the board does not have (ARM_R with an error status).
+REFUSALS = ("config_key", "trigger_source", "stats_page", "arm_source")
+# The requests the app handles (STATS "link.ok_<TYPE>" counts each one handled).
+REQUESTS = (P.HELLO, P.PING, P.ARM, P.TRIGGER, P.STATS, P.CONFIG, P.RESET_STATS)
 TIMER_SUMS = ("triggers", "put", "taken", "overflow", "merged", "deferred", "debounced",
               "errors", "delivered")
 
@@ -57,6 +63,11 @@ class App:
         self.unknown = 0          # frames of an unknown type (answered with ERROR)
         self.bad_payload = 0      # frames whose payload did not parse
         self.brk = Break(port)    # the break rule (Ctrl-C from a terminal or mpremote)
+        # Every valid frame is counted once: handled (ok, by type), or refused (by kind,
+        # REFUSALS: unknown_type and bad_payload above are the other two ways).
+        self.ok = {}              # type -> frames handled
+        self.refused = {}         # kind -> valid frames refused
+        self.refusing = False     # the frame being handled was refused
         self.stats_pages = None
         self.capacity = capacity
         self.response_pin = response_pin
@@ -149,6 +160,7 @@ class App:
                         return
 
     def handle(self, type, seq, payload, n):
+        self.refusing = False
         try:
             if type == P.PING:
                 self.send(P.PONG, seq, payload, n)
@@ -170,16 +182,28 @@ class App:
                     self.running = False
                     self.sched.stop()
                 else:
-                    self.error(P.ERR_BAD_PAYLOAD, type, seq, "unknown config " + key)
+                    self.refuse("config_key", P.ERR_BAD_PAYLOAD, type, seq, "unknown config " + key)
             else:
                 self.unknown += 1
                 self.error(P.ERR_UNKNOWN_TYPE, type, seq, "")
+                return
         except ValueError as e:
             self.bad_payload += 1
             self.error(P.ERR_BAD_PAYLOAD, type, seq, str(e))
+            return
+        if not self.refusing:
+            self.ok[type] = self.ok.get(type, 0) + 1
 
     def error(self, code, type, seq, detail):
         self.send_bytes(P.ERROR, seq, P.pack_error(code, type, detail))
+
+    def refuse(self, kind, code, type, seq, detail=None):
+        """A valid frame the app will not do: counted by kind (STATS "link.refused_<kind>");
+        answered with ERROR, or (detail None) the caller's own reply carries the status."""
+        self.refusing = True
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        if detail is not None:
+            self.error(code, type, seq, detail)
 
     def hello(self):
         d = {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
@@ -203,7 +227,7 @@ class App:
         elif src == P.SRC_SOFT:
             self.soft.trigger(wrap(token), seq)  # the reply carries the request's seq
         else:
-            self.error(P.ERR_UNKNOWN_SOURCE, P.TRIGGER, seq, "source %d has no TRIGGER" % src)
+            self.refuse("trigger_source", P.ERR_UNKNOWN_SOURCE, P.TRIGGER, seq, "source %d has no TRIGGER" % src)
 
     def on_soft(self, ev):
         self.send_event(P.SRC_SOFT, ev.a, ev, ev.b)
@@ -247,6 +271,8 @@ class App:
             mode = self.soft.mode
         else:
             status = P.ERR_UNKNOWN_SOURCE
+        if status != P.STATUS_OK:
+            self.refuse("arm_source", status, P.ARM, seq)   # ARM_R carries the status
         self.send_bytes(P.ARM_R, seq, P.pack_arm_r(src, status, mode))
 
     def retire_timer(self):
@@ -300,6 +326,10 @@ class App:
             d["link." + k] = c[k]
         d["link.unknown_type"] = self.unknown
         d["link.bad_payload"] = self.bad_payload
+        for k in REFUSALS:
+            d["link.refused_" + k] = self.refused.get(k, 0)
+        for t in REQUESTS:
+            d["link.ok_" + P.TYPE_NAMES[t]] = self.ok.get(t, 0)
         d["link.rx_stale"] = self.rx_stale
         return d
 
@@ -308,7 +338,7 @@ class App:
             self.stats_pages = P.stats_pages(self.stats())  # one snapshot for all pages
         pages = self.stats_pages
         if page >= len(pages):
-            self.error(P.ERR_BAD_PAYLOAD, P.STATS, seq, "no page %d" % page)
+            self.refuse("stats_page", P.ERR_BAD_PAYLOAD, P.STATS, seq, "no page %d" % page)
             return
         self.send_bytes(P.STATS_R, seq, pages[page])
 
@@ -318,6 +348,8 @@ class App:
         self.dec.reset_counters()
         self.unknown = 0
         self.bad_payload = 0
+        self.ok = {}
+        self.refused = {}
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self):

@@ -32,7 +32,7 @@ from typing import Any, Callable
 from mpremote.transport import TransportError
 
 from ..errors import DeployError, LinkError
-from ..link.repl import enter_raw_repl, open_transport
+from ..link.repl import LinkFault, enter_raw_repl, fault_text, open_transport
 from .device import DeployResult, Device
 from .firmware import FirmwareFile, app_only_files, files_for
 from .minify import microbit_fs_name, strip_source
@@ -84,9 +84,9 @@ def _read(dev: Device, name: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except TransportError as exc:  # open() failed in another way on the device: treat as absent
-        if "OSError" in str(exc) or "ENOENT" in str(exc):
+        if not isinstance(exc, LinkFault) and ("OSError" in str(exc) or "ENOENT" in str(exc)):
             return None
-        raise LinkError(f"device on {dev.port} stopped answering while reading {name}: {exc}") from None
+        raise LinkError(f"device on {dev.port} {fault_text(exc)} while reading {name}") from None
     except OSError as exc:
         raise LinkError(f"device on {dev.port} disconnected while reading {name}: {exc}") from None
 
@@ -96,7 +96,7 @@ def _write_verified(dev: Device, name: str, data: bytes) -> None:
         try:
             dev.t.fs_writefile(name, data, chunk_size=256)
         except TransportError as exc:
-            raise LinkError(f"device on {dev.port} stopped answering while writing {name}: {exc}") from None
+            raise LinkError(f"device on {dev.port} {fault_text(exc)} while writing {name}") from None
         except OSError as exc:
             if getattr(exc, "errno", None) == 28:  # ENOSPC, as mpremote converts it
                 raise LinkError(f"{dev.port}: no space left on the device's filesystem writing {name}") from None
@@ -112,7 +112,7 @@ def deploy_flat(port: str, board: dict[str, Any], mpy: bool = False,
     if mpy:
         raise DeployError(f"board {board['name']!r} cannot import .mpy files: deploy without --mpy")
     files, generated = flat_build(board, files_for(board))
-    transport = open_transport(port)
+    transport = open_transport(port, guarded=True)
     result = FlatDeployResult()
     try:
         enter_raw_repl(transport, port)
@@ -151,7 +151,7 @@ def _soft_reset(transport: Any, dev: Device) -> None:
         transport.exit_raw_repl()
         transport.enter_raw_repl(soft_reset=True)
     except TransportError as exc:
-        raise LinkError(f"device on {dev.port} did not come back from a soft reset: {exc}") from None
+        raise LinkError(f"device on {dev.port} did not come back from a soft reset: {fault_text(exc)}") from None
 
 
 def _import_all(transport: Any, dev: Device, files: list[FirmwareFile], result: FlatDeployResult) -> None:

@@ -1,7 +1,9 @@
 """The package layout: copy the firmware to a device as ``irqkit/...`` with mpremote's transport.
 
-Only files whose SHA-256 differs from the device's copy are written (the device hashes
-its own files with hashlib; where it has none, the file is read back and compared).
+Only files whose SHA-256 differs from the device's copy are written. The comparison is one
+device call for all files (:meth:`~.device.Device.survey`: it also makes the directories and
+removes stale ``.py``/``.mpy`` twins); where the device has no hashlib, each file is read back
+and compared.
 Each file is written to ``NAME.tmp`` and then renamed, so a device that stops answering
 mid-copy never leaves a half-written file as the only copy. The file operations are
 mpremote's ``Transport.fs_*`` calls (:mod:`.device`), which need no ``os.stat`` on the
@@ -19,7 +21,7 @@ from mpremote.transport import TransportError
 
 from ..errors import DeployError, LinkError
 from ..link.repl import enter_raw_repl, open_transport
-from .device import DeployResult, Device
+from .device import DeployResult, Device, same_digest
 from .firmware import FirmwareFile, files_for
 from .mpyinfo import compile_mpy
 
@@ -28,7 +30,7 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
                    log: Callable[[str], None] = lambda s: None) -> DeployResult:
     """Install the board's files under ``irqkit/``; only changed files are written."""
     files = files_for(board)
-    transport = open_transport(port)
+    transport = open_transport(port, guarded=True)
     result = DeployResult()
     try:
         enter_raw_repl(transport, port)
@@ -36,11 +38,23 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
         result.runtime, result.mpy_version = dev.probe()
         if mpy and result.mpy_version < 0:
             raise DeployError(f"{port}: this device cannot load .mpy files (no sys.implementation._mpy)")
-        for d in sorted({str(Path(f.device).parent) for f in files}):
-            dev.mkdir(d)
         with tempfile.TemporaryDirectory() as tmp:
-            for f in files:
-                _deploy_one(dev, f, mpy, result, Path(tmp), log)
+            plan = [_plan(f, mpy, result.mpy_version, Path(tmp)) for f in files]
+        # one device call: directories, stale twins, the device's hash of every file
+        dirs = sorted({str(Path(f.device).parent) for f in files})
+        digests, result.removed = dev.survey(dirs, [(dest, stale) for dest, stale, _ in plan])
+        result.compare_calls = 1
+        for dest, _, data in plan:
+            same = same_digest(digests[dest], data)
+            if same is None:        # no hashlib on the device: read it back
+                same = dev.same(dest, data)
+                result.compare_calls += 1
+            if same:
+                result.skipped.append(dest)
+                continue
+            dev.write(dest, data)
+            result.copied.append(dest)
+            log(f"copied {dest} ({len(data)} bytes)")
         if result.copied or result.removed:
             # soft reset: modules imported before the copy must not outlive it
             with contextlib.redirect_stdout(io.StringIO()):
@@ -50,25 +64,15 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
                     raise LinkError(f"{port}: the device did not come back from a soft reset") from None
         transport.exit_raw_repl()
     finally:
-        transport.close()
+        transport.close()   # quiet: a port whose other end is gone does not hide the error
     return result
 
 
-def _deploy_one(dev: Device, f: FirmwareFile, mpy: bool, result: DeployResult,
-                tmp: Path, log: Callable[[str], None]) -> None:
-    as_mpy = mpy and f.local.name != "__init__.py"  # a package's __init__ stays source
-    if as_mpy:
-        data = compile_mpy(f.local, result.mpy_version, tmp)
-        dest, stale = f.device[:-3] + ".mpy", f.device
+def _plan(f: FirmwareFile, mpy: bool, mpy_version: int, tmp: Path) -> tuple[str, str | None, bytes]:
+    """(destination on the device, stale twin to remove or None, bytes to write)."""
+    if mpy and f.local.name != "__init__.py":  # a package's __init__ stays source
+        dest, stale, data = f.device[:-3] + ".mpy", f.device, compile_mpy(f.local, mpy_version, tmp)
     else:
-        data = f.local.read_bytes()
-        dest, stale = f.device, f.device[:-3] + ".mpy"
+        dest, stale, data = f.device, f.device[:-3] + ".mpy", f.local.read_bytes()
     # A stale twin would shadow or confuse the import: .py wins over .mpy on MicroPython.
-    if f.local.name != "__init__.py" and dev.remove(stale):
-        result.removed.append(stale)
-    if dev.same(dest, data):
-        result.skipped.append(dest)
-        return
-    dev.write(dest, data)
-    result.copied.append(dest)
-    log(f"copied {dest} ({len(data)} bytes)")
+    return dest, (None if f.local.name == "__init__.py" else stale), data

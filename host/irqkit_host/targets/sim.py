@@ -14,6 +14,7 @@ into raw mode (no echo, no line editing) before the VM starts.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import tty
@@ -274,6 +276,11 @@ class SimBoard(ManagedProcess):
                     self.restarts += 1
                     self._spawn(raw=rc == EXIT_SOFT_RAW)
                     continue
+                # what the dead VM left unread dies with it, as a crashed board's UART FIFO
+                # does: a half-sent command must not be typed into the next VM's REPL
+                # (what arrives from now on, while it restarts, the next VM reads)
+                with contextlib.suppress(OSError):
+                    termios.tcflush(self.master, termios.TCIFLUSH)
                 self.crashes += 1
                 how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
                 now = time.monotonic()
