@@ -32,11 +32,30 @@ if MP:
     _stdin = sys.stdin.buffer
     _stdout = sys.stdout.buffer
 
-    def console_write(data):
-        _stdout.write(data)
+    _out_poll = select.poll()
+    _out_poll.register(1, select.POLLOUT)
 
-    def stdin_readinto(buf):
-        return _stdin.readinto(buf)
+    def console_write(data):
+        # the pty master may be non-blocking (the launcher's bulk-RX setting, shared by
+        # fd 0 and fd 1): a full pty returns a short write or None; wait and go on, so no
+        # byte is dropped (a blocking fd never takes the loop)
+        n = _stdout.write(data)
+        if n is None or n < len(data):
+            _write_rest(data, n or 0)
+
+    def _write_rest(data, n):
+        mv = memoryview(data)
+        k = len(mv)
+        while n < k:
+            _out_poll.poll(100)
+            w = _stdout.write(mv[n:])
+            if w:
+                n += w
+
+    def stdin_readinto(buf, n=-1):
+        if n < 0:
+            return _stdin.readinto(buf)
+        return _stdin.readinto(buf, n)
 
     def print_exc(e):
         sys.print_exception(e)

@@ -11,6 +11,7 @@ into raw mode (no echo, no line editing) before the VM starts.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -152,6 +153,13 @@ class SimBoard(ManagedProcess):
         self.bench = f"unix:{self.bench_path}"
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
+        if self.runtime == "micropython":
+            # the VM's UART service then reads everything waiting in one call (the VM has
+            # no fcntl; fd 0 and 1 share this open file, so its console writes wait on a
+            # full pty instead of blocking in write); the CPython runtime reads with
+            # os.read of what is waiting already
+            fl = fcntl.fcntl(self.master, fcntl.F_GETFL)
+            fcntl.fcntl(self.master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
         self.port = os.ttyname(self.slave)
         self.restarts = 0
         self.crashes = 0
@@ -189,6 +197,7 @@ class SimBoard(ManagedProcess):
         env["IRQKIT_SIM_BENCH"] = str(self.bench_path)
         env["IRQKIT_SIM_RUN"] = str(self.run_dir)
         env["IRQKIT_SIM_RUNTIME"] = self.runtime
+        env["IRQKIT_SIM_NONBLOCK"] = "1" if self.runtime == "micropython" else "0"
         env["IRQKIT_SIM_BOARD"] = self._board_json   # the personality (board file)
         try:
             os.unlink(self.bench_path)
