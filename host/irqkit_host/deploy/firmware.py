@@ -16,7 +16,7 @@ from ..errors import DeployError
 # Every board gets these (paths relative to the irqkit package).
 CORE_FILES = (
     "__init__.py", "clock.py", "compat.py", "compat_host.py", "ring.py", "source.py", "critical.py", "polled.py", "sched.py",
-    "report.py", "hwsource.py", "frame.py", "proto.py", "app.py", "ports/__init__.py",
+    "report.py", "hwsource.py", "frame.py", "framev.py", "proto.py", "app.py", "ports/__init__.py",
 )
 
 # port name (board file) -> (file under irqkit/ports, module, class)

@@ -54,9 +54,14 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
     return result
 
 
+SOURCE_ONLY = ("__init__.py", "framev.py")
+
+
 def _deploy_one(dev: Device, f: FirmwareFile, mpy: bool, result: DeployResult,
                 tmp: Path, log: Callable[[str], None]) -> None:
-    as_mpy = mpy and f.local.name != "__init__.py"  # a package's __init__ stays source
+    # a package's __init__ stays source; so does the viper codec: bytecode-only mpy-cross
+    # refuses native code, and the device's own compiler knows its emitter (or falls back)
+    as_mpy = mpy and f.local.name not in SOURCE_ONLY
     if as_mpy:
         data = compile_mpy(f.local, result.mpy_version, tmp)
         dest, stale = f.device[:-3] + ".mpy", f.device
