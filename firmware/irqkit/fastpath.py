@@ -1,7 +1,7 @@
 # The deferral fast path (issue 12.6): Source.capture (the ISR side) and Scheduler.step
 # (the dispatch step) compiled by MicroPython's native emitter where the port has it.
 # The bodies are verbatim copies of the plain-Python methods in source.py and sched.py
-# (tests/host/test_fastpath.py fails when they differ); install() puts them on the
+# (tests/host/test_fastpath_copies.py fails when they differ); install() puts them on the
 # classes, and the plain code stays the fallback (MicroPython 1.9, CircuitPython builds
 # without the emitter, CPython). tests/firmware/test_fastpath.py runs capture and step
 # under micropython.heap_lock() on both paths.
@@ -16,7 +16,7 @@ from irqkit.compat import const
 from irqkit.clock import ticks_us, ticks_diff
 
 # the constants the two methods use, inlined by the compiler as in source.py / sched.py
-# (the same values: tests/host/test_fastpath.py compares them)
+# (the same values: tests/host/test_fastpath_copies.py compares them)
 COUNTER_MASK = const(0x1FFFFFFF)
 COUNTER_HALF = const(0x10000000)
 R_HEAD = const(0)
