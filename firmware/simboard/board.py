@@ -8,7 +8,7 @@ import os
 import _thread
 
 from simboard.clock import ticks_us, ticks_diff, ticks_add
-from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
+from simboard.runtime import (MP, NONBLOCK, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
                               stdin_readinto)
 from simboard.controller import Controller
 from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
@@ -23,7 +23,7 @@ RX_CHUNK = 4096       # bytes the UART service moves from the pty per read (the 
 # The launcher made the pty master non-blocking (IRQKIT_SIM_NONBLOCK=1): then one read
 # takes everything waiting. Without it a read of more than one byte could block, so the
 # service falls back to a poll + 1-byte read per byte.
-BULK_RX = os.getenv("IRQKIT_SIM_NONBLOCK") == "1"
+BULK_RX = NONBLOCK
 
 
 class Hardware:

@@ -16,6 +16,11 @@ except ImportError:  # pragma: no cover
 import socket
 import os
 
+# The launcher made the pty master (fd 0 and 1: one open file) non-blocking, so the UART
+# service can read all that waits in one call (simboard/board.py); output then has to
+# wait for room itself (console_write, ConsoleOut below).
+NONBLOCK = MP and os.getenv("IRQKIT_SIM_NONBLOCK") == "1"
+
 if MP:
     import time as _time
     import struct
@@ -58,7 +63,43 @@ if MP:
         return _stdin.readinto(buf, n)
 
     def print_exc(e):
-        sys.print_exception(e)
+        sys.print_exception(e, console_out if NONBLOCK else sys.stdout)
+
+    import io as _io
+
+    class ConsoleOut(_io.IOBase):
+        """fd 1 as a stream that waits on a full pty (console_write) instead of losing
+        bytes: with the launcher's non-blocking pty the VM's own stdout drops what does
+        not fit (its HAL ignores EAGAIN). print(), sys.stdout and tracebacks go here."""
+
+        def write(self, b):
+            if isinstance(b, str):
+                b = b.encode()
+            console_write(b)
+            return len(b)
+
+        def flush(self):
+            pass
+
+    class ConsoleText:
+        """sys.stdout for programs: text write plus .buffer, both through ConsoleOut."""
+
+        def __init__(self, out):
+            self.buffer = out
+
+        def write(self, s):
+            return self.buffer.write(s)
+
+        def flush(self):
+            pass
+
+    console_out = ConsoleOut()
+    _builtin_print = print
+
+    def safe_print(*args, **kw):
+        if "file" not in kw:
+            kw["file"] = console_out
+        _builtin_print(*args, **kw)
 else:
     import time as _time
     import traceback

@@ -18,6 +18,7 @@ import io
 import _thread
 
 from simboard.runtime import MP, socketpair
+from simboard import runtime
 
 MP_STREAM_POLL = 3
 MP_STREAM_GET_FILENO = 10
@@ -106,6 +107,12 @@ def install(fifo):
             if k[:2] != "__":
                 setattr(s, k, getattr(sys, k))
         s.stdin = stdin
+        if runtime.NONBLOCK:
+            # output must wait for room on the non-blocking pty (runtime.ConsoleOut): the
+            # VM's own stdout would drop what a full pty does not take
+            s.stdout = runtime.ConsoleText(runtime.console_out)
+            import builtins
+            builtins.print = runtime.safe_print
         sys.modules["sys"] = s
     # CPython: leave sys.stdin alone (its select.poll cannot poll a Python object);
     # the CPython runtime's console link is the console UART (see README)

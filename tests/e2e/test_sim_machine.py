@@ -302,3 +302,22 @@ def test_mode_reported_is_the_mode_in_force_on_esp32(dev):
     t.exec(_port_code("esp32-devkitc"))
     assert ev(t, "port.gpio_irq(4, 'rising', h)") == "soft"
     assert ev(t, "port.timer(1000, True, h).mode") == "soft"
+
+
+@needs_vm
+def test_output_waits_for_a_slow_reader_on_the_non_blocking_pty(dev):
+    """Issue 12.2: the pty is non-blocking for bulk RX; 60 KB of print() and
+    sys.stdout.write while the host does not read (the pty holds ~20 KB) must all arrive,
+    in order: output waits for room instead of being dropped."""
+    b, t = dev("sim")
+    t.exec_raw_no_follow("import sys\nfor i in range(300):\n    print('%04d' % i + 'p' * 95)\n"
+                         "    sys.stdout.write('%04d' % i + 'w' * 95 + '\\n')\nprint('END')\n")
+    time.sleep(1.5)            # the program fills the pty and has to wait
+    out, err = t.follow(timeout=20)
+    assert err == b"", err
+    lines = out.decode().split("\r\n") if b"\r\n" in out else out.decode().split("\n")
+    want = []
+    for i in range(300):
+        want += ["%04d" % i + "p" * 95, "%04d" % i + "w" * 95]
+    assert [x for x in lines if x][:600] == want
+    assert "END" in lines
