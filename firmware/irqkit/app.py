@@ -9,6 +9,12 @@
 #   timer — ARM(timer, period_us) starts a timer; every tick's task sends an EVENT.
 # Replies are sent from the deferred tasks (never from an ISR).
 #
+# PING is the transport floor: the main loop reads the link itself before each dispatch
+# step (the serial poll path, poll_link) and answers a PING there, without the RX event
+# going through the ring and the scheduler; so rtt(uart) - rtt(ping) is what the
+# interrupt path adds. Any other frame read there is held for the RX task, which handles
+# it with its own event (TRIGGER uart needs that event's ISR timestamp).
+#
 # Stopping: CONFIG run=0 from the host; or Ctrl-C from a terminal or mpremote. The app
 # turns off MicroPython's Ctrl-C handling while it runs (0x03 is an ordinary byte inside
 # binary frames) and applies the break rule of irqkit.brk (the piece any app that owns
@@ -20,9 +26,9 @@ import sys
 
 from irqkit import VERSION
 from irqkit import proto as P
-from irqkit.compat import const, ticks_us, ticks_diff, wrap
-from irqkit.frame import FrameDecoder, FrameEncoder
-from irqkit.sched import Scheduler
+from irqkit.compat import const, ticks_us, ticks_diff, wrap, COUNTER_MASK
+from irqkit.frame import FrameDecoder, FrameEncoder, CODEC
+from irqkit.sched import Scheduler, IDLE_MAX_US
 from irqkit.source import SoftSource
 from irqkit.polled import PolledSource
 from irqkit.hwsource import GpioSource, TimerSource, UartSource
@@ -76,13 +82,18 @@ class App:
         self.timer_done = {}      # counters of disarmed timers: STATS keeps reporting them
         self.uart_ev = None       # the RX event being handled (for TRIGGER uart)
         self.t_empty = None       # ticks_us just before a read that found the RX FIFO empty
-        self.rx_stale = 0         # RX events whose bytes an earlier task already read
+        self.rx_stale = 0         # RX events whose bytes were already read (poll or task)
+        self.rx_n = 0             # bytes in self.rx ...
+        self.rx_i = 0             # ... of which the decoder has taken rx_i
+        self.held = False         # a frame read by poll_link waits in dec for the RX task
+        self.ping_poll = 0        # PINGs answered from the serial poll path
+        self.ping_task = 0        # PINGs answered from the RX task (read there first)
         try:
             self.uart = sched.add(UartSource("uart", self.on_rx, prio=PRIO_UART,
                                              capacity=capacity))
         except NotImplementedError:
             # USB CDC consoles have no RX interrupt exposed to Python: poll the link.
-            self.uart = sched.add(PolledSource("uart", self.on_rx, port.serial_any, 200,
+            self.uart = sched.add(PolledSource("uart", self.on_rx, self.rx_waiting, 200,
                                                prio=PRIO_UART, capacity=capacity))
         self.soft = sched.add(SoftSource("soft", self.on_soft, prio=PRIO_SOFT,
                                          capacity=capacity))
@@ -127,8 +138,51 @@ class App:
         P.pack_event_into(buf, src_id, token, ev.t_isr, ev.t_task, ev.count)
         self.send(P.EVENT, seq, buf, P.EVENT_SIZE)
 
+    def rx_waiting(self):
+        """For a polled link: a held frame or bytes waiting."""
+        return self.held or self.port.serial_any()
+
+    def _read(self):
+        """Read what is waiting into self.rx (rx_n bytes, rx_i = 0), feed the break rule.
+        0: nothing (t_empty is then stamped, see on_rx)."""
+        buf = self.rx
+        t0 = ticks_us()           # stamped before the read: bytes after it raise a later event
+        n = self.port.serial_read(buf)
+        self.rx_i = 0
+        self.rx_n = n
+        if not n:
+            self.t_empty = t0
+            return 0
+        self.brk.feed(buf, n)
+        return n
+
+    def poll_link(self):
+        """The serial poll path (main loop, before each dispatch step): read what is
+        waiting, answer PINGs at once, hold any other frame for the RX task."""
+        if self.held:
+            return
+        dec = self.dec
+        buf = self.rx
+        while True:
+            i = self.rx_i
+            if i >= self.rx_n:
+                if not self._read():
+                    return
+                i = 0
+            i += dec.feed_buf(buf, self.rx_n, i)
+            self.rx_i = i
+            if dec.ready:
+                if dec.type == P.PING:
+                    self.ping_poll = (self.ping_poll + 1) & 0x1FFFFFFF
+                    self.ok[P.PING] = self.ok.get(P.PING, 0) + 1   # handled, as in handle()
+                    self.send(P.PONG, dec.seq, dec.payload, dec.payload_len)
+                else:
+                    self.held = True
+                    return
+
     def on_rx(self, ev):
-        """UART RX task: read what arrived, feed the frame decoder, handle frames."""
+        """UART RX task: handle the frame poll_link held, then read what arrived, feed
+        the frame decoder, handle frames."""
         # RX interrupts are level-triggered: a frame arriving in two chunks raises two
         # events, and the first task reads both. The second event is stale: its bytes are
         # gone, and whatever is readable now (the next frame) has its own, later event.
@@ -140,24 +194,30 @@ class App:
                 and ticks_diff(ticks_us(), t_empty) < STALE_WINDOW_US):
             self.rx_stale += 1
             return
+        # A held frame's bytes were read after the last empty read, so after every stale
+        # event's interrupt: its own event (or a later one) is never stale.
         self.uart_ev = ev
-        buf = self.rx
         dec = self.dec
-        port = self.port
+        if self.held:
+            self.held = False
+            self.handle(dec.type, dec.seq, dec.payload, dec.payload_len)
+            if not self.running:
+                return
+        buf = self.rx
         while True:
-            t0 = ticks_us()       # stamped before the read: bytes after it raise a later event
-            n = port.serial_read(buf)
-            if not n:
-                self.t_empty = t0
-                break
-            self.brk.feed(buf, n)
-            i = 0
-            while i < n:
-                i += dec.feed_buf(buf, n, i)
-                if dec.ready:
-                    self.handle(dec.type, dec.seq, dec.payload, dec.payload_len)
-                    if not self.running:
-                        return
+            i = self.rx_i
+            if i >= self.rx_n:
+                if not self._read():
+                    break
+                i = 0
+            i += dec.feed_buf(buf, self.rx_n, i)
+            self.rx_i = i
+            if dec.ready:
+                if dec.type == P.PING:
+                    self.ping_task = (self.ping_task + 1) & 0x1FFFFFFF
+                self.handle(dec.type, dec.seq, dec.payload, dec.payload_len)
+                if not self.running:
+                    return
 
     def handle(self, type, seq, payload, n):
         self.refusing = False
@@ -207,7 +267,9 @@ class App:
 
     def hello(self):
         d = {"fw": VERSION, "board": self.board, "runtime": sys.implementation.name,
-             "port": self.port.name, "irq": self.uart.mode, "sources": self.sources()}
+             "port": self.port.name, "irq": self.uart.mode, "sources": self.sources(),
+             "ping": "poll",   # PING answered from the serial poll path (poll_link)
+             "codec": CODEC}   # the frame codec's path: "viper" or "python"
         uid = _unique_id()
         if uid:
             d["id"] = uid
@@ -331,6 +393,8 @@ class App:
         for t in REQUESTS:
             d["link.ok_" + P.TYPE_NAMES[t]] = self.ok.get(t, 0)
         d["link.rx_stale"] = self.rx_stale
+        d["link.ping_poll"] = self.ping_poll
+        d["link.ping_task"] = self.ping_task
         return d
 
     def on_stats(self, seq, page):
@@ -350,18 +414,45 @@ class App:
         self.bad_payload = 0
         self.ok = {}
         self.refused = {}
+        self.rx_stale = 0
+        self.ping_poll = 0
+        self.ping_task = 0
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self):
         kbd_intr(-1)
         self.running = True
         try:
-            self.sched.run()
+            self.loop()
         finally:
             self.running = False
             if self.timer is not None:
                 self.retire_timer()
             self.sched.close()   # UART/GPIO handlers detached, kbd_intr(3)
+
+
+    def loop(self):
+        """Scheduler.run with the serial poll path before each dispatch step: the same
+        dispatch and idle (a held frame's RX event is pending, so it never idles on it)."""
+        sched = self.sched
+        step = sched.step
+        poll = self.poll_link
+        port = sched.port
+        sched.running = True
+        while sched.running:
+            poll()
+            if step():
+                continue
+            b = IDLE_MAX_US
+            now = ticks_us()
+            for p in sched.polled:     # wake in time for the next polled check
+                n = ticks_diff(p.due, now)
+                if n < b:
+                    b = n
+            if b > 0:
+                sched.idles = (sched.idles + 1) & COUNTER_MASK
+                port.idle(b)
+        sched.running = False
 
 
 def _unique_id():

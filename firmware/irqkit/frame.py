@@ -15,6 +15,12 @@
 # Device hot path: FrameDecoder.feed / feed_buf and FrameEncoder.encode_into allocate
 # nothing (tests/firmware/test_frame.py proves it under micropython.heap_lock()).
 #
+# Two paths, one codec: where the port has MicroPython's viper emitter (irqkit/framev.py
+# compiles) FrameDecoder, FrameEncoder and crc16 are the viper-backed classes below;
+# elsewhere (MicroPython 1.9, CPython: the host) the pure-Python code. CODEC says which
+# ("viper" / "python"; the app reports it in HELLO). PyFrameDecoder, PyFrameEncoder and
+# py_crc16 are always the pure-Python ones (the tests run the vectors through both).
+#
 # MicroPython 1.9 syntax only: no f-strings, walrus, annotations or typing.
 
 from irqkit.compat import const
@@ -324,3 +330,88 @@ def decode_frames(data, decoder=None):
         if decoder.ready:
             frames.append((decoder.type, decoder.seq, decoder.payload_bytes()))
     return frames
+
+
+PyFrameDecoder = FrameDecoder
+PyFrameEncoder = FrameEncoder
+py_crc16 = crc16
+CODEC = "python"
+
+try:
+    from irqkit import framev as _v
+except Exception:   # no viper emitter (SyntaxError), MicroPython 1.9, CPython (ImportError)
+    _v = None
+
+if _v is not None:
+    _S = _v.S_WORDS
+
+    def _counter(k):
+        """A counter attribute stored in the state array word k."""
+        def get(self):
+            return self._s[k]
+
+        def put(self, v):
+            self._s[k] = v
+        return property(get, put)
+
+    class FrameDecoder(PyFrameDecoder):
+        """PyFrameDecoder's interface and counters, the work done by framev.feed: the
+        decoder's state and counters live in one array('i') (._s) the viper code reads
+        and writes; the counters are properties over it."""
+
+        def __init__(self, max_body=MAX_BODY):
+            from array import array
+            self._s = array("i", range(_S))
+            self._one = bytearray(1)
+            PyFrameDecoder.__init__(self, max_body)
+            self._s[_v.S_MAX_BODY] = max_body
+
+        def reset(self):
+            s = self._s
+            s[_v.S_ST] = s[_v.S_N] = s[_v.S_LEFT] = s[_v.S_ZERO] = s[_v.S_READY] = 0
+            self.ready = False
+
+        def reset_counters(self):
+            s = self._s
+            for k in range(_S):
+                if k != _v.S_MAX_BODY:
+                    s[k] = 0
+
+        def feed(self, c):
+            self._one[0] = c
+            self.feed_buf(self._one, 1, 0)
+            return self.ready
+
+        def feed_buf(self, buf, n, start=0):
+            s = self._s
+            i = _v.feed(s, buf, n, start, self._buf)
+            if s[10]:   # S_READY
+                b = self._buf
+                self.type = b[0]
+                self.seq = b[1]
+                self.payload_len = s[12] - 4   # S_BODY
+                self.ready = True
+            else:
+                self.ready = False
+            return i - start
+
+        frames_ok = _counter(_v.S_FRAMES_OK)
+        bad_crc = _counter(_v.S_BAD_CRC)
+        too_long = _counter(_v.S_TOO_LONG)
+        too_short = _counter(_v.S_TOO_SHORT)
+        cobs_err = _counter(_v.S_COBS_ERR)
+        bytes_in = _counter(_v.S_BYTES_IN)
+
+    class FrameEncoder(PyFrameEncoder):
+        """PyFrameEncoder with encode_into done by framev.encode_into."""
+
+        def encode_into(self, type, seq, payload, n):
+            if n < 0 or n > self.max_payload:
+                raise ValueError("payload too long")
+            return _v.encode_into(self.buf, type, seq, payload, n)
+
+    def crc16(buf, n, crc=0xFFFF):
+        """CRC-16/CCITT-FALSE of buf[0:n] (viper; py_crc16 is the reference)."""
+        return _v.crc16(buf, n, crc)
+
+    CODEC = _v.CODEC

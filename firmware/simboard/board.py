@@ -8,7 +8,7 @@ import os
 import _thread
 
 from simboard.clock import ticks_us, ticks_diff, ticks_add
-from simboard.runtime import (MP, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
+from simboard.runtime import (MP, NONBLOCK, select, sleep_us, sleep_ms, console_write, run_dir, Waker,
                               stdin_readinto)
 from simboard.controller import Controller, _vm_schedule
 from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
@@ -18,8 +18,12 @@ from simboard import personality
 
 KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
 KBD_RESET_MS = 2000   # MicroPython: a program Ctrl-C cannot reach is reset after this long
-UART_DEFER_US = 300   # UART thread backs off this long while the idle main loop reads
 RETRY_US = 200        # a delivery the VM's full schedule queue refused is retried this soon
+RX_CHUNK = 4096       # bytes the UART service moves from the pty per read (the FIFO's size)
+# The launcher made the pty master non-blocking (IRQKIT_SIM_NONBLOCK=1): then one read
+# takes everything waiting. Without it a read of more than one byte could block, so the
+# service falls back to a poll + 1-byte read per byte.
+BULK_RX = NONBLOCK
 
 
 class Hardware:
@@ -44,6 +48,13 @@ class Hardware:
         self.console = console
         self._uart_lock = _thread.allocate_lock()
         self._one = bytearray(1)
+        self._rxbuf = bytearray(RX_CHUNK)
+        self._rxmv = memoryview(self._rxbuf)
+        # the UART thread parks on this while the idle main program watches the console
+        # (it takes the interrupt itself); wait() hands the console back when it returns
+        self._uart_handoff = Waker()
+        self._uart_parked = 0
+        self.rx_reads = 0     # reads of the pty that returned bytes (STATS: port.uart_reads)
         if console:
             self.main_waker.watch_fd(0)
             carry = run_dir() + "/rx-carry"
@@ -99,6 +110,8 @@ class Hardware:
         bytes gone), so the task is not delayed by a second wake-up."""
         if self.main_waker.wait(timeout_us):
             self._uart_service(True)
+        if self._uart_parked:
+            self._uart_handoff.notify()   # not idle any more: the UART thread watches again
 
     def idle(self, timeout_us):
         if self.kbd_pending and not self.sigint_out:
@@ -239,9 +252,14 @@ class Hardware:
                 continue
             if self.main_waker.waiting:
                 # the main program idles and watches the console too: it takes this
-                # interrupt itself; stay out of its way (look again shortly, in case it
-                # left idle() without reading)
-                sleep_us(UART_DEFER_US)
+                # interrupt itself. Park until it leaves wait() (which notifies the
+                # handoff), then look again: no fixed back-off, no re-polling meanwhile.
+                # parked is published before waiting is re-checked, so a wait() that
+                # ended in between has seen it (or the re-check sees waiting == 0).
+                self._uart_parked = 1
+                if self.main_waker.waiting:
+                    self._uart_handoff.wait(None)
+                self._uart_parked = 0
                 continue
             # blocking: if the main thread is servicing the UART right now, wait for it,
             # then look again (the bytes are probably gone already)
@@ -271,7 +289,30 @@ class Hardware:
                 return -2
             if not p.poll(0):
                 return 0
-            if MP:
+            if MP and BULK_RX:
+                # everything waiting in one read (the fd is non-blocking), into the FIFO
+                # by slice; the Ctrl-C scan only while Ctrl-C is live (not under the app)
+                if space > RX_CHUNK:
+                    space = RX_CHUNK
+                try:
+                    n = stdin_readinto(self._rxbuf, space)
+                except OSError:
+                    n = 0
+                if n is None:       # EAGAIN: the other thread took them (or a spurious poll)
+                    return 0
+                if not n:
+                    return -1       # end of file
+                got = n
+                self.rx_reads += 1
+                if self._kbd_active():
+                    buf = self._rxbuf
+                    kc = self.kbd_char
+                    for i in range(n):
+                        if buf[i] == kc:
+                            kbd = 1
+                            break
+                uart.put_from(self._rxmv, n)  # kept in order: see uart_rx_irq and Console.run_code
+            elif MP:
                 one = self._one
                 while space:
                     space -= 1
@@ -285,6 +326,7 @@ class Hardware:
                         break
                     c = one[0]
                     got += 1
+                    self.rx_reads += 1
                     if c == self.kbd_char and self._kbd_active():
                         kbd = 1
                     uart.put(c)  # kept in order: see uart_rx_irq and Console.run_code
@@ -297,6 +339,8 @@ class Hardware:
                     data = b""
                 if not data:
                     got = -1
+                else:
+                    self.rx_reads += 1
                 for c in data:
                     got += 1
                     if c == self.kbd_char and self._kbd_active():

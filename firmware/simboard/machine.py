@@ -327,6 +327,7 @@ def sim_counters():
     d["sched_hwm"] = q["hwm"]
     d["uart_rx"] = hw.uart.received
     d["uart_dropped"] = hw.uart.dropped
+    d["uart_reads"] = hw.rx_reads   # pty reads that returned bytes (bulk: ~1 per frame)
     return d
 
 

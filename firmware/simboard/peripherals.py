@@ -201,6 +201,7 @@ class Uart:
     def __init__(self, hw):
         self.hw = hw
         self.fifo = bytearray(self.SIZE)
+        self._mv = memoryview(self.fifo)
         self.head = 0   # written by the UART thread
         self.tail = 0   # read by the main program
         self.dropped = 0
@@ -223,16 +224,45 @@ class Uart:
         self.head = nxt
         self.received += 1
 
+    def put_from(self, mv, n):
+        """Append mv[0:n] (a memoryview) by slice; the caller checked space() >= n.
+        One writer (the UART lock's holder): head moves once, after the bytes are in."""
+        h = self.head
+        k = self.SIZE - h
+        if k > n:
+            k = n
+        self.fifo[h:h + k] = mv[0:k]
+        if k < n:
+            self.fifo[0:n - k] = mv[k:n]
+        self.head = (h + n) % self.SIZE
+        self.received += n
+
     def readinto(self, buf):
-        n = 0
-        lim = len(buf)
+        """Move waiting bytes into buf (bytearray or memoryview) by slice: at most two
+        copies (the FIFO wraps once), no per-byte loop."""
         t = self.tail
         h = self.head
-        while n < lim and t != h:
-            buf[n] = self.fifo[t]
-            t = (t + 1) % self.SIZE
-            n += 1
-        self.tail = t
+        n = (h - t) % self.SIZE
+        lim = len(buf)
+        if n > lim:
+            n = lim
+        if not n:
+            return 0
+        k = self.SIZE - t
+        if k > n:
+            k = n
+        try:
+            buf[0:k] = self._mv[t:t + k]
+            if k < n:
+                buf[k:n] = self._mv[0:n - k]
+        except MemoryError:
+            # the heap is locked (a caller proving its own path allocation-free, as a
+            # board's C readinto is): slices allocate on the VM, so copy byte by byte
+            fifo = self.fifo
+            for i in range(n):
+                buf[i] = fifo[t]
+                t = (t + 1) % self.SIZE
+        self.tail = (self.tail + n) % self.SIZE
         return n
 
     def discard_through_last(self, c):

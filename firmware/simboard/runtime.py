@@ -17,6 +17,11 @@ import socket
 import os
 import io
 
+# The launcher made the pty master (fd 0 and 1: one open file) non-blocking, so the UART
+# service can read all that waits in one call (simboard/board.py); output then has to
+# wait for room itself (console_write below, which every console writer uses).
+NONBLOCK = MP and os.getenv("IRQKIT_SIM_NONBLOCK") == "1"
+
 if MP:
     import time as _time
     import struct
@@ -33,11 +38,30 @@ if MP:
     _stdin = sys.stdin.buffer
     _stdout = sys.stdout.buffer
 
-    def console_write(data):
-        _stdout.write(data)
+    _out_poll = select.poll()
+    _out_poll.register(1, select.POLLOUT)
 
-    def stdin_readinto(buf):
-        return _stdin.readinto(buf)
+    def console_write(data):
+        # the pty master may be non-blocking (the launcher's bulk-RX setting, shared by
+        # fd 0 and fd 1): a full pty returns a short write or None; wait and go on, so no
+        # byte is dropped (a blocking fd never takes the loop)
+        n = _stdout.write(data)
+        if n is None or n < len(data):
+            _write_rest(data, n or 0)
+
+    def _write_rest(data, n):
+        mv = memoryview(data)
+        k = len(mv)
+        while n < k:
+            _out_poll.poll(100)
+            w = _stdout.write(mv[n:])
+            if w:
+                n += w
+
+    def stdin_readinto(buf, n=-1):
+        if n < 0:
+            return _stdin.readinto(buf)
+        return _stdin.readinto(buf, n)
 
     def format_exc(e):
         buf = io.StringIO()

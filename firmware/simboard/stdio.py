@@ -114,6 +114,17 @@ class CookedOut:
         pass
 
 
+class RawOut:
+    """The console's raw byte stream (sys.stdout.buffer): binary frames, uncooked."""
+
+    def write(self, b):
+        console_write(b)
+        return len(b)
+
+    def flush(self):
+        pass
+
+
 def _stand_in(mod, cls):
     s = cls()
     for k in dir(mod):
@@ -209,7 +220,9 @@ def install(fifo):
         import time
         s = _stand_in(sys, _Sys)
         s.stdin = _Stdin(fifo)
-        out = CookedOut(sys.stdout.buffer)
+        # every writer goes through console_write, which waits for room on the launcher's
+        # non-blocking pty (the VM's own stdout would drop what a full pty does not take)
+        out = CookedOut(RawOut())
         s.stdout = out
         s.stderr = out
 

@@ -201,3 +201,56 @@ def test_timer_counters_survive_disarm_and_rearm():
     assert d["timer.triggers"] == 3 and d["timer.delivered"] == 3 and d["timer.put"] == 3
     app.reset_stats()
     assert app.stats()["timer.triggers"] == 0
+
+
+# -- the serial poll path (issue 12.1): PING at the transport floor --------------------------
+def test_ping_is_answered_from_the_poll_path_without_dispatch():
+    port, app = _app()
+    port.tx = bytearray()
+    port.receive(encode(P.PING, 4, b"floor"))
+    d0 = app.sched.dispatched
+    app.poll_link()
+    assert decode_frames(bytes(port.tx)) == [(P.PONG, 4, b"floor")]
+    assert app.sched.dispatched == d0          # no task ran: answered before dispatch
+    st = app.stats()
+    assert st["link.ping_poll"] == 1 and st["link.ping_task"] == 0
+    # the RX event of those bytes is still pending: its task finds them read (stale)
+    port.tx = bytearray()
+    assert app.sched.run_once() == 1
+    assert bytes(port.tx) == b""
+    assert app.stats()["link.rx_stale"] == 1
+    _, _, info = P.unpack_hello_r(_exchange(port, app, encode(P.HELLO, 1))[0][2])
+    assert info["ping"] == "poll" and info["codec"] in ("viper", "python")
+
+
+def test_poll_path_holds_a_trigger_for_its_rx_task():
+    """PING + TRIGGER(uart) in one read: the PING answered at once, the TRIGGER held and
+    answered by the RX task with that interrupt's timestamp."""
+    port, app = _app()
+    port.tx = bytearray()
+    t_send = ticks_us()
+    _tick_past(t_send)
+    port.receive(encode(P.PING, 1, b"p") + encode(P.TRIGGER, 2, P.pack_trigger(P.SRC_UART, 7))
+                 + encode(P.PING, 3, b"q"))
+    app.poll_link()
+    assert [(f[0], f[1]) for f in decode_frames(bytes(port.tx))] == [(P.PONG, 1)]
+    assert app.held
+    app.poll_link()                             # held: reads nothing more
+    assert len(decode_frames(bytes(port.tx))) == 1
+    port.tx = bytearray()
+    app.sched.run_once()
+    out = decode_frames(bytes(port.tx))
+    assert [(f[0], f[1]) for f in out] == [(P.EVENT, 2), (P.PONG, 3)]
+    src, token, t_isr, t_task, count = P.unpack_event(out[0][2])
+    assert (src, token) == (P.SRC_UART, 7) and ticks_diff(t_isr, t_send) > 0
+    st = app.stats()
+    assert st["link.ping_poll"] == 1 and st["link.ping_task"] == 1 and not app.held
+
+
+def test_config_run_0_read_by_the_poll_path_stops_the_loop():
+    port, app = _app()
+    port.receive(encode(P.PING, 1, b"") + encode(P.CONFIG, 9, P.pack_config("run", 0)))
+    app.run()                     # the loop polls, holds CONFIG; the RX task stops it
+    out = decode_frames(bytes(port.tx))
+    assert [f[0] for f in out] == [P.PONG, P.CONFIG_R]
+    assert app.stats()["link.ping_poll"] == 1

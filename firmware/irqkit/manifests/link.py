@@ -2,4 +2,4 @@
 # message numbers and payloads). The host imports these very modules.
 metadata(description="irqkit link: framed serial protocol (COBS + CRC-16)")
 include("core.py")
-package("irqkit", files=("frame.py", "proto.py"), base_path="../..")
+package("irqkit", files=("frame.py", "framev.py", "proto.py"), base_path="../..")

@@ -68,9 +68,14 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
     return result
 
 
+#: Files that stay source with --mpy: a package's __init__; the viper codec (bytecode-only
+#: mpy-cross refuses native code, and the device's own compiler knows its emitter or falls back)
+SOURCE_ONLY = ("__init__.py", "framev.py")
+
+
 def _plan(f: FirmwareFile, mpy: bool, mpy_version: int, tmp: Path) -> tuple[str, str | None, bytes]:
     """(destination on the device, stale twin to remove or None, bytes to write)."""
-    if mpy and f.local.name != "__init__.py":  # a package's __init__ stays source
+    if mpy and f.local.name not in SOURCE_ONLY:
         dest, stale, data = f.device[:-3] + ".mpy", f.device, compile_mpy(f.local, mpy_version, tmp)
     else:
         dest, stale, data = f.device, f.device[:-3] + ".mpy", f.local.read_bytes()

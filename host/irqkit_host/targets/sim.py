@@ -15,6 +15,7 @@ into raw mode (no echo, no line editing) before the VM starts.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -163,6 +164,13 @@ class SimBoard(ManagedProcess):
         self.device_id = os.urandom(8).hex()   # machine.unique_id() of this instance
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
+        if self.runtime == "micropython":
+            # the VM's UART service then reads everything waiting in one call (the VM has
+            # no fcntl; fd 0 and 1 share this open file, so its console writes wait on a
+            # full pty instead of blocking in write); the CPython runtime reads with
+            # os.read of what is waiting already
+            fl = fcntl.fcntl(self.master, fcntl.F_GETFL)
+            fcntl.fcntl(self.master, fcntl.F_SETFL, fl | os.O_NONBLOCK)
         self.port = os.ttyname(self.slave)
         self.restarts = 0
         self.crashes = 0
@@ -200,6 +208,7 @@ class SimBoard(ManagedProcess):
         env["IRQKIT_SIM_BENCH"] = str(self.bench_path)
         env["IRQKIT_SIM_RUN"] = str(self.run_dir)
         env["IRQKIT_SIM_RUNTIME"] = self.runtime
+        env["IRQKIT_SIM_NONBLOCK"] = "1" if self.runtime == "micropython" else "0"
         env["IRQKIT_SIM_BOARD"] = self._board_json   # the personality (board file)
         env["IRQKIT_SIM_UID"] = self.device_id
         env.pop("IRQKIT_SIM_BENCH_TCP", None)
