@@ -141,6 +141,8 @@ def step(self):
         self.errors = (self.errors + 1) & COUNTER_MASK
         self.last_error = e
         self.last_error_source = src.name
+        if s[ST_ERRORS] == 1 and self.show is not None:   # its first one printed
+            self.show(src, e)
     return True
 
 
