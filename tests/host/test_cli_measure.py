@@ -97,6 +97,8 @@ def test_ctrl_c_writes_partial_results_marked_incomplete(env: dict[str, str], tm
     assert data["complete"] is False and data["error"] == "interrupted by Ctrl-C"
     (soft,) = data["results"]
     assert 0 < soft["count"] < 500000
+    # only the trial in flight at Ctrl-C is lost; the ones never sent are not_run
+    assert soft["lost"] <= 1 and soft["count"] + soft["lost"] + soft["not_run"] == 500000, soft
     lines = out_csv.read_text().splitlines()
     assert lines[-1] == "# incomplete: interrupted by Ctrl-C"
     rows = list(csv.DictReader(lines[:-1]))

@@ -55,7 +55,8 @@ class SourceResult:
     mode: str = ""
     samples: list[Sample] = field(default_factory=list)
     baseline_rtt_us: list[float] = field(default_factory=list)
-    lost: int = 0
+    lost: int = 0                 # trials sent and not answered (or answered wrongly)
+    not_run: int = 0              # trials never sent: the run ended first
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -65,6 +66,7 @@ class SourceResult:
         rtt_s, ping_s = summarize(rtt), summarize(self.baseline_rtt_us)
         out: dict[str, Any] = {
             "source": self.source, "count": len(self.samples), "lost": self.lost,
+            "not_run": self.not_run,
             "mode": self.mode,
             "rtt_us": rtt_s, "device_us": summarize(dev),
             "baseline_rtt_us": ping_s,

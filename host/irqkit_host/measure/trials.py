@@ -52,6 +52,10 @@ class Progress:
             yield bar.update
 
 
+class DeviceSilent(LinkError):
+    """GIVE_UP_AFTER trials in a row went unanswered (each already counted lost)."""
+
+
 class MalformedReply(LinkError):
     """The device answered with a payload the protocol does not allow (the device's fault)."""
 
@@ -108,7 +112,7 @@ class Measurer:
                 except LinkTimeout:
                     misses += 1
                     if misses >= GIVE_UP_AFTER:
-                        raise LinkError("device stopped answering PING") from None
+                        raise DeviceSilent("device stopped answering PING") from None
                     continue
                 res.baseline_rtt_us.append((time.perf_counter_ns() - t0) / 1000)
                 misses = 0
@@ -138,7 +142,7 @@ class Measurer:
                     res.lost += 1
                     misses += 1
                     if misses >= GIVE_UP_AFTER:
-                        raise LinkError(f"device stopped answering {source} triggers") from None
+                        raise DeviceSilent(f"device stopped answering {source} triggers") from None
                     continue
                 t1 = time.perf_counter_ns()
                 try:
@@ -147,7 +151,7 @@ class Measurer:
                     res.lost += 1      # counted twice on purpose: a lost trial and a malformed reply
                     misses += 1
                     if misses >= GIVE_UP_AFTER:
-                        raise LinkError(f"device stopped answering {source} triggers "
+                        raise DeviceSilent(f"device stopped answering {source} triggers "
                                         f"(last reply malformed)") from None
                     continue
                 misses = 0
@@ -174,7 +178,7 @@ class Measurer:
                     res.lost += 1
                     misses += 1
                     if misses >= GIVE_UP_AFTER:
-                        raise LinkError("device stopped answering gpio edges") from None
+                        raise DeviceSilent("device stopped answering gpio edges") from None
                     continue
                 t1 = time.perf_counter_ns()
                 misses = 0
@@ -284,8 +288,12 @@ def measure_session(link: Link, ticks_hz: int, run: Run, sources: list[str], cou
         except (DeviceError, TriggerError, MalformedReply) as exc:
             res.error = str(exc)
             res.lost = count - len(res.samples)
-        except LinkError:
-            res.lost = count - len(res.samples)
+        except LinkError as exc:
+            # The link ended (disconnect, Ctrl-C) or the device went silent: the trial in
+            # flight when it ended is lost; the ones never sent are not_run, not lost.
+            if not isinstance(exc, DeviceSilent) and len(res.samples) + res.lost < count:
+                res.lost += 1
+            res.not_run = count - len(res.samples) - res.lost
             raise
         finally:
             t = run.phase(f"trials {source} ({len(res.samples)})", t)
