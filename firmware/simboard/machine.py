@@ -20,6 +20,7 @@ from binascii import unhexlify as _unhexlify
 from os import getenv as _getenv
 
 from simboard import board as _board
+from simboard import personality as _personality
 from simboard.peripherals import EDGE_RISING, EDGE_FALLING
 
 IDLE_TICK_US = 1000   # idle() returns at the next interrupt, SysTick (1 ms) at the latest
@@ -172,7 +173,8 @@ def _f32(x):
     return array("f", [x])[0]
 
 
-class Timer(_IrqSource):
+class _MachineTimer(_IrqSource):
+    """MicroPython's common machine.Timer (rp2, extmod soft timer, esp32): init(), ONE_SHOT."""
     ONE_SHOT = 0
     PERIODIC = 1
 
@@ -197,7 +199,7 @@ class Timer(_IrqSource):
         name = "T%d" % self._no
         L = self._attach(name, callback, hard, p.prio_timer)
         if L is not None:
-            self._model = _hw().start_timer(period_us, mode == Timer.PERIODIC, L)
+            self._model = _hw().start_timer(period_us, mode == _MachineTimer.PERIODIC, L)
 
     def deinit(self):
         if self._model is not None:
@@ -210,6 +212,70 @@ class Timer(_IrqSource):
 
     def __repr__(self):
         return "Timer(mode=%s, period=%d us)" % ("?", getattr(self, "_period_us", 0))
+
+
+def _is_function(f):
+    """mp_obj_is_fun: the object's type is named "function" (a bound method is
+    "bound_method", a closure "closure"; CPython calls a closure a function too)."""
+    return type(f).__name__ == "function" and not getattr(f, "__closure__", None)
+
+
+class _NrfTimer(_IrqSource):
+    """The nrf port's own machine.Timer (ports/nrf/modules/machine/timer.c): the constructor
+    takes id, period= (us, 1 MHz, 24-bit compare), mode=, callback= and configures;
+    start()/stop() run it; no init(), no freq=/tick_hz=/hard=; ONESHOT, not ONE_SHOT. The
+    callback is called from the TIMERn interrupt (hard)."""
+    ONESHOT = 0
+    PERIODIC = 1
+    _KW = ("period", "mode", "callback")
+
+    def __init__(self, id=-1, *args, **kw):
+        if args:
+            raise TypeError("extra positional arguments given")   # period= etc. are kw-only
+        for k in kw:
+            if k not in _NrfTimer._KW:
+                raise TypeError("extra keyword arguments given")    # mp_arg_parse_all
+        p = _persona()
+        if id not in p.timer_ids:
+            raise ValueError("Timer doesn't exist")
+        cb = kw.get("callback")
+        if cb is not None and p.timer_callback == "function" and not _is_function(cb):
+            raise ValueError("callback must be a function")
+        self._id = id
+        self._model = None
+        self._irq_init()
+        self._no = _hw().next_timer_no()
+        # CC[0] = period at 1 MHz, BITMODE 24: the compare sees the low 24 bits
+        self._period_us = (kw.get("period", 1000000) & 0xFFFFFF) or 0x1000000
+        self._periodic = kw.get("mode", _NrfTimer.PERIODIC) != _NrfTimer.ONESHOT
+        self._cb = cb
+
+    def start(self):
+        if self._model is not None:
+            return
+        name = "T%d" % self._no
+        L = self._attach(name, self._cb, _persona().timer_hard, _persona().prio_timer)
+        if L is not None:
+            self._model = _hw().start_timer(self._period_us, self._periodic, L)
+
+    def stop(self):
+        if self._model is not None:
+            self._model.deinit()
+            self._model = None
+
+    def deinit(self):
+        self.stop()
+
+    def _on_error(self):
+        self._cb = None
+        self.stop()
+
+    def __repr__(self):
+        return "Timer(%d)" % self._id
+
+
+# The personality's Timer class (data: the board file's sim.timer.api)
+Timer = _NrfTimer if _personality.current().timer_api == "nrf" else _MachineTimer
 
 
 def _period_us(model, freq, period, tick_hz):

@@ -7,10 +7,17 @@
 #                   {"first": 0, "last": 29} for numbered GPIOs
 #   pin_error       the ValueError text the port gives for a pin it does not have
 #   pin_hard        Pin.irq takes hard= (False: hard= is a TypeError, as on esp32)
-#   timer           {"ids": [...], "model": "rp2_us" | "extmod_ms" | "hw_us", "hard": bool}
+#   timer           {"ids": [...], "model": "rp2_us" | "extmod_ms" | "hw_us" | "nrf_us",
+#                    "hard": bool, "api": "machine" | "nrf", "callback": "any" | "function"}
 #                   rp2_us: period/tick_hz exact in us, freq= through single-precision
 #                   float (rp2); extmod_ms: extmod's soft timer, whole milliseconds;
-#                   hw_us: a hardware timer counting us (esp32)
+#                   hw_us: a hardware timer counting us (esp32); nrf_us: period= in us,
+#                   exact, 24-bit compare (ports/nrf/modules/machine/timer.c)
+#                   api "machine": Timer(id, mode=, freq=, period=, ..., callback=) + init()
+#                   and ONE_SHOT; api "nrf": Timer(id, period=, mode=, callback=) only, no
+#                   init(), start()/stop()/deinit(), ONESHOT (the nrf port's own class)
+#                   callback "function": only a plain function (mp_obj_is_fun: no bound
+#                   method, no closure), else ValueError (nrf)
 #   schedule_depth  micropython.schedule queue depth of the port (mpconfigport.h)
 #   console_uart    id of the machine.UART that carries the console (None: USB CDC)
 #   uart_hard       UART.irq takes hard=
@@ -47,6 +54,8 @@ class Personality:
         self.timer_ids = t["ids"]
         self.timer_model = t["model"]
         self.timer_hard = bool(t.get("hard", False))
+        self.timer_api = t.get("api", "machine")
+        self.timer_callback = t.get("callback", "any")
         self.schedule_depth = sim["schedule_depth"]
         self.console_uart = sim["console_uart"]
         self.uart_hard = bool(sim["uart_hard"])

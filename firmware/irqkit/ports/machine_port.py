@@ -17,8 +17,14 @@ import machine
 
 from irqkit.compat import ticks_us
 
+def _no_schedule(f, arg):
+    raise RuntimeError("no micropython.schedule")
+
+
+_schedule = _no_schedule
 try:
     import micropython
+    _schedule = getattr(micropython, "schedule", _no_schedule)
     # One traceback's worth of memory for exceptions raised in hard ISRs.
     micropython.alloc_emergency_exception_buf(100)
 except (ImportError, AttributeError):
@@ -92,6 +98,8 @@ class MachinePort:
 
     def timer(self, period_us, periodic, handler, hard=True, priority=None):
         T = machine.Timer
+        if not hasattr(T, "init"):
+            return self._nrf_timer(T, period_us, periodic, handler, hard)
         if hasattr(T, "ONE_SHOT"):
             mode = T.PERIODIC if periodic else T.ONE_SHOT
         else:
@@ -128,6 +136,29 @@ class MachinePort:
             return T(self.timer_id, **kw)   # nrf: no init(); the constructor takes them
         init(**kw)
         return t
+
+    def _nrf_timer(self, T, period_us, periodic, handler, hard):
+        # The nrf port's own Timer (ports/nrf/modules/machine/timer.c): no init(), no
+        # tick_hz=/hard=; the constructor takes period= in us (1 MHz, 24-bit compare),
+        # mode= (ONESHOT/PERIODIC) and callback=, then start() runs it. The callback must
+        # be a plain function (mp_obj_is_fun: a bound method or closure is a ValueError),
+        # so a module-level trampoline finds the handler by its timer object. It is
+        # called straight from the TIMERn interrupt: hard; soft goes through schedule.
+        if period_us <= 0 or period_us > 0xFFFFFF:
+            raise ValueError("this board's machine.Timer counts 24-bit us: "
+                             "cannot run a %d us period" % period_us)
+        mode = T.PERIODIC if periodic else T.ONESHOT
+        try:
+            t = T(self.timer_id, period=period_us, mode=mode, callback=_nrf_tick)
+        except ValueError as e:
+            raise ValueError("machine.Timer(%r): %s (set the board file's timer_id)" % (
+                self.timer_id, e))
+        soft = not hard
+        if soft and _schedule is _no_schedule:
+            raise ValueError("no micropython.schedule for a soft timer callback")
+        _NRF_TIMERS[t] = (handler, soft)
+        t.start()
+        return _TimerHandle(t, "soft" if soft else "hard", True)
 
     def uart_rx_irq(self, handler, priority=None):
         u = self.uart
@@ -207,10 +238,32 @@ class MachinePort:
         return f() if f is not None else {}
 
 
+# nrf timers: timer object -> (handler, soft); read by _nrf_tick in the ISR (a dict
+# lookup by object identity and a tuple index: no allocation)
+_NRF_TIMERS = {}  # type: dict
+
+
+def _nrf_tick(t):
+    e = _NRF_TIMERS.get(t)
+    if e is not None:
+        if e[1]:
+            _schedule(e[0], t)
+        else:
+            e[0](t)
+
+
 class _TimerHandle:
-    def __init__(self, timer, mode):
+    def __init__(self, timer, mode, nrf=False):
         self.timer = timer
         self.mode = mode
+        self.nrf = nrf
 
     def deinit(self):
-        self.timer.deinit()
+        t = self.timer
+        if self.nrf:
+            t.stop()   # older nrf firmware has no deinit()
+            _NRF_TIMERS.pop(t, None)
+            if hasattr(t, "deinit"):
+                t.deinit()
+            return
+        t.deinit()
