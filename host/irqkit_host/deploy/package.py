@@ -68,14 +68,22 @@ def deploy_package(port: str, board: dict[str, Any], mpy: bool = False,
     return result
 
 
-#: Files that stay source with --mpy: a package's __init__; the viper codec (bytecode-only
-#: mpy-cross refuses native code, and the device's own compiler knows its emitter or falls back)
-SOURCE_ONLY = ("__init__.py", "framev.py")
+#: Code emitters mpy-cross (bytecode-only, no -march) refuses: a module using one stays
+#: source with --mpy, and the device's own compiler knows its emitter (or falls back).
+NATIVE_DECORATORS = ("@micropython.native", "@micropython.viper")
+
+
+def stays_source(f: FirmwareFile) -> bool:
+    """With --mpy: a package's __init__ and modules with native/viper code stay source."""
+    if f.local.name == "__init__.py":
+        return True
+    text = f.local.read_text(encoding="utf-8")
+    return any(d in text for d in NATIVE_DECORATORS)
 
 
 def _plan(f: FirmwareFile, mpy: bool, mpy_version: int, tmp: Path) -> tuple[str, str | None, bytes]:
     """(destination on the device, stale twin to remove or None, bytes to write)."""
-    if mpy and f.local.name not in SOURCE_ONLY:
+    if mpy and not stays_source(f):
         dest, stale, data = f.device[:-3] + ".mpy", f.device, compile_mpy(f.local, mpy_version, tmp)
     else:
         dest, stale, data = f.device, f.device[:-3] + ".mpy", f.local.read_bytes()
