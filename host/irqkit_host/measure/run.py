@@ -53,9 +53,15 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
             t = _phase(phases, f"start {target.title}", t)
             port = target.port
             bench_url = target.bench
-            log(f"{target.title}: {port} ({target.runtime}); deploying firmware...")
-            deploy(port, bd)
-            t = _phase(phases, "deploy", t)
+            if target.frozen:
+                # a fresh board with irqkit frozen in its ROM (the simulator): as on a board
+                # built with frozen modules, nothing to copy (`irqkit deploy` still copies
+                # onto its flash, which comes first on sys.path)
+                log(f"{target.title}: {port} ({target.runtime}); irqkit frozen in its ROM")
+            else:
+                log(f"{target.title}: {port} ({target.runtime}); deploying firmware...")
+                deploy(port, bd)
+                t = _phase(phases, "deploy", t)
         stack.callback(stops.end, "stop app")       # runs after the session stopped
         session = _TimedSession(port, app_start_code(bd),
                                 soft_reset=bd["firmware"].get("layout") == "flat")

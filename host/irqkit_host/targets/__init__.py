@@ -26,6 +26,7 @@ class RunningTarget(Protocol):
     title: str           # "simulator", "QEMU micro:bit"
     port: str            # the serial port its console is on
     runtime: str
+    frozen: bool         # irqkit is in its ROM, as frozen modules: nothing to deploy first
 
     @property
     def bench(self) -> str | None:

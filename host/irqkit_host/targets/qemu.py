@@ -143,6 +143,7 @@ class MicrobitQemu(ManagedProcess):
     #: No bench channel on this target (``irqkit sim`` and measure look for one).
     bench: str | None = None
     title = "QEMU micro:bit"
+    frozen = False   # Debian's firmware has no irqkit: deploy it
     runtime = "micropython"
 
     def __init__(self, command: list[str], firmware: str, baud: int | None = DEFAULT_BAUD) -> None:

@@ -134,6 +134,9 @@ class SimBoard(ManagedProcess):
 
     tail_lines = 20
     title = "simulator"
+    # the firmware source tree is on its VM's sys.path after the flash ('' first): irqkit
+    # imports from there like frozen modules on a board, unless the flash holds a copy
+    frozen = True
 
     def __init__(self, runtime: str | None = None, flash: str | None = None,
                  log: Callable[[str], None] | None = None, board: str = "sim",
