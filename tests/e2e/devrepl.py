@@ -19,3 +19,41 @@ def raw_repl(port: str) -> Iterator[object]:
             tr.exit_raw_repl()
         finally:
             tr.close()
+
+
+def fresh_vm(board: object, setup: str = "") -> object:
+    """mpremote's transport on a simulator board after a soft reset (a fresh VM: no
+    handlers left from other tests), with ``setup`` run; close it with :func:`close`."""
+    from mpremote.transport_serial import SerialTransport
+
+    tr = SerialTransport(board.port, baudrate=115200)  # type: ignore[attr-defined]
+    tr.enter_raw_repl(soft_reset=True)
+    board.wait_ready()  # type: ignore[attr-defined]
+    if setup:
+        tr.exec(setup)
+    return tr
+
+
+def close(tr: object) -> None:
+    """Back to the friendly REPL, then close the port."""
+    try:
+        tr.exit_raw_repl()  # type: ignore[attr-defined]
+    finally:
+        tr.close()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def fresh_repl(board: object, setup: str = "") -> Iterator[object]:
+    """:func:`fresh_vm` as a context manager."""
+    tr = fresh_vm(board, setup)
+    try:
+        yield tr
+    finally:
+        close(tr)
+
+
+def ev(tr: object, code: str) -> object:
+    """Evaluate an expression on the board; return it parsed as JSON."""
+    import json
+
+    return json.loads(tr.eval("__import__('json').dumps(%s)" % code, parse=False))  # type: ignore[attr-defined]

@@ -13,6 +13,8 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from devrepl import ev, fresh_repl
+
 from irqkit_host.targets.bench import BenchClient
 
 SETUP = """
@@ -33,21 +35,8 @@ BOUNCE = 2        # extra edges on every change (each change: 3 edges, 1 us apar
 
 @pytest.fixture
 def dev(board):
-    t = SerialTransport(board.port, baudrate=115200)
-    try:
-        t.enter_raw_repl(soft_reset=True)
-        board.wait_ready()
-        t.exec(SETUP)
+    with fresh_repl(board, SETUP) as t:
         yield t
-    finally:
-        try:
-            t.exit_raw_repl()
-        finally:
-            t.close()
-
-
-def _ev(t: SerialTransport, code: str):
-    return json.loads(t.eval("json.dumps(%s)" % code, parse=False))
 
 
 def _settle(bench: BenchClient, timeout: float = 120.0) -> None:
@@ -80,8 +69,8 @@ enc = sched.add(EncoderSource("enc", on_step, "P2", "P3", prio=3))
                 + sum(int(x) for x in bench.cmd("edges P3").split()) - b0)
         dev.serial.write(b"\x03")
         dev.follow(timeout=30)
-    st = _ev(dev, "enc.stats()")
-    changes = _ev(dev, "n[0]")
+    st = ev(dev, "enc.stats()")
+    changes = ev(dev, "n[0]")
     edges_sent = (STEPS + REV) * (1 + BOUNCE)
     print(f"[{board.runtime}] quadrature {STEPS} + {-REV} steps, bounce {BOUNCE}: "
           f"position {st['position']}, ISR entries {st['edges']} of {wire} edges on the wire, "
@@ -113,8 +102,8 @@ key = sched.add(DebouncedPin("key", lambda ev: got.append(ev.a), "P4", settle_us
         wire = sum(int(x) for x in bench.cmd("edges P4").split()) - e0
         dev.serial.write(b"\x03")
         dev.follow(timeout=30)
-    st = _ev(dev, "key.stats()")
-    got = _ev(dev, "got")
+    st = ev(dev, "key.stats()")
+    got = ev(dev, "got")
     print(f"[{board.runtime}] {presses} bouncing presses ({wire} edges): presses {st['presses']}, "
           f"releases {st['releases']}, edges seen {st['edges']}")
     assert wire == presses * (7 + 5)

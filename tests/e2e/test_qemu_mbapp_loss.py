@@ -46,8 +46,8 @@ def test_mbapp_burst_overflow_is_visible_and_delivered_counted_where_delivered()
                 # pends every TRIGGER in it before its loop delivers again
                 # behind a PING whose echo keeps the board's loop busy writing while the
                 # TRIGGER bytes land in its RX ring
-                link.write_raw(encode(proto.PING, 200 + c, bytes(PING_BYTES)) + b"".join(
-                    encode(proto.TRIGGER, i, proto.pack_trigger(proto.SRC_SOFT, 1000 + i))
+                link.write_raw(encode(proto.PING, (200 + c) & 0xFF, bytes(PING_BYTES)) + b"".join(
+                    encode(proto.TRIGGER, i & 0xFF, proto.pack_trigger(proto.SRC_SOFT, 1000 + i))
                     for i in range(c * CHUNK, (c + 1) * CHUNK)))
                 chunks += 1
                 time.sleep(0.3)                    # the board reads, delivers, replies

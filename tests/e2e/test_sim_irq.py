@@ -11,6 +11,8 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from devrepl import ev, fresh_repl
+
 from irqkit_host.targets.bench import BenchClient
 
 
@@ -31,22 +33,8 @@ sched = Scheduler(port)
 
 @pytest.fixture
 def dev(board):
-    t = SerialTransport(board.port, baudrate=115200)
-    try:
-        t.enter_raw_repl(soft_reset=True)   # a fresh VM: no handlers left from other tests
-        board.wait_ready()
-        t.exec(SETUP)
+    with fresh_repl(board, SETUP) as t:
         yield t
-    finally:
-        try:
-            t.exit_raw_repl()
-        finally:
-            t.close()
-
-
-def ev(t: SerialTransport, code: str):
-    """Evaluate an expression on the board; return it parsed as JSON."""
-    return json.loads(t.eval("__import__('json').dumps(%s)" % code, parse=False))
 
 
 def test_gpio_edge_runs_isr_then_deferred_task(board, dev):

@@ -11,6 +11,8 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from devrepl import close, ev, fresh_vm
+
 from irqkit_host.boards import load_board
 from irqkit_host.simlaunch import BenchClient, micropython_path, start_sim
 
@@ -40,22 +42,14 @@ def dev(boards, request):
 
     def open_(name, runtime="micropython"):
         b = boards(name, runtime)
-        t = SerialTransport(b.port, baudrate=115200)
-        t.enter_raw_repl(soft_reset=True)
-        b.wait_ready()
+        t = fresh_vm(b)
         opened.append(t)
         return b, t
 
     yield open_
     for t in opened:
-        try:
-            t.exit_raw_repl()
-        finally:
-            t.close()
+        close(t)
 
-
-def ev(t: SerialTransport, code: str):
-    return json.loads(t.eval("__import__('json').dumps(%s)" % code, parse=False))
 
 
 def wait_for(t: SerialTransport, code: str, done, timeout=10.0):

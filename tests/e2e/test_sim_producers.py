@@ -18,6 +18,8 @@ import json
 import pytest
 from mpremote.transport_serial import SerialTransport
 
+from devrepl import ev, fresh_repl
+
 
 SETUP = """
 from irqkit.ports.machine_port import MachinePort
@@ -89,22 +91,8 @@ sched.run_once()
 
 @pytest.fixture
 def dev(board):
-    t = SerialTransport(board.port, baudrate=115200)
-    try:
-        t.enter_raw_repl(soft_reset=True)   # a fresh VM: no handlers left from other tests
-        board.wait_ready()
-        t.exec(SETUP)
+    with fresh_repl(board, SETUP) as t:
         yield t
-    finally:
-        try:
-            t.exit_raw_repl()
-        finally:
-            t.close()
-
-
-def ev(t: SerialTransport, code: str):
-    """Evaluate an expression on the board; return it parsed as JSON."""
-    return json.loads(t.eval("__import__('json').dumps(%s)" % code, parse=False))
 
 
 def test_hard_timer_and_main_loop_on_one_source_every_event_delivered_or_counted(board, dev):
