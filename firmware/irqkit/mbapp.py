@@ -49,9 +49,10 @@ def main(board="microbit-v1"):
     f = bytearray()
     bad = [0, 0]                 # bad frames, unknown types
     st = src.st
+    hold = False                 # CONFIG hold=1: the main loop does not deliver (as masked)
     while True:
         # the deferred side: deliver every pending event, reply with its EVENT, count it
-        while src.take(ev):
+        while not hold and src.take(ev):
             t = ticks_us()
             st[ST_DELIVERED] = (st[ST_DELIVERED] + ev.count) & COUNTER_MASK
             send(EVENT, ev.b, ustruct.pack("<BIIIH", SRC_SOFT, ev.a, ev.t_isr, t, ev.count))
@@ -97,6 +98,10 @@ def main(board="microbit-v1"):
                 send(CONFIG_R, q, b"\x00")
                 micropython.kbd_intr(3)
                 return
+            elif t == CONFIG and p[:5] == b"hold=":
+                # events pend in the 4-slot ring meanwhile: what does not fit is overflow
+                hold = p[5:] == b"1"
+                send(CONFIG_R, q, b"\x00")
             else:
                 bad[1] += 1
                 send(ERROR, q, bytearray([ERR_UNKNOWN_TYPE, t]))
