@@ -43,6 +43,7 @@ PRIO_GPIO = const(3)
 PRIO_UART = const(2)
 PRIO_SOFT = const(1)
 PRIO_BREAK = const(0)
+SWI_LINE = "SWI"          # the simulator's software-interrupt line (bench `soft`)
 # The timer counters that add up across arm/disarm cycles (lat_max_us takes the max).
 # How a valid frame can be refused (each counted, STATS "link.refused_<kind>"): a CONFIG
 # key the app does not know, TRIGGER for a source without one (gpio, timer), a STATS page
@@ -111,6 +112,11 @@ class App:
             except NotImplementedError:
                 self.gpio = None
         self.brk.attach(sched, prio=PRIO_BREAK, kbd_off=False)   # Ctrl-C off in run()
+        # On the simulator board its software-interrupt line (bench `soft N RATE`) raises
+        # the soft source, so a bench storm reaches a source; a board has no such line.
+        self.swi = _sim_extras()
+        if self.swi is not None:
+            self.swi.soft_irq(self.soft.isr, priority=PRIO_SOFT, line=SWI_LINE)
 
     def sources(self):
         names = ["uart", "soft"]
@@ -429,6 +435,8 @@ class App:
             if self.timer is not None:
                 self.retire_timer()
             self.sched.close()   # UART/GPIO handlers detached, kbd_intr(3)
+            if self.swi is not None:
+                self.swi.detach(SWI_LINE)
 
 
     def loop(self):
@@ -453,6 +461,16 @@ class App:
                 sched.idles = (sched.idles + 1) & COUNTER_MASK
                 port.idle(b)
         sched.running = False
+
+
+def _sim_extras():
+    """simboard.extras when the app runs on the simulator board (its ROM loaded and its
+    board up), else None: never on a board, where there is no simboard."""
+    b = sys.modules.get("simboard.board")
+    if b is None or b.current() is None:
+        return None
+    from simboard import extras
+    return extras
 
 
 def _unique_id():

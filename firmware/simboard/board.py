@@ -477,5 +477,10 @@ def board():
     return _board[0]
 
 
+def current():
+    """The VM's Hardware if the board is up, else None (creates nothing)."""
+    return _board[0]
+
+
 def set_board(hw):
     _board[0] = hw
