@@ -33,6 +33,7 @@ from irqkit.source import SoftSource
 from irqkit.polled import PolledSource
 from irqkit.hwsource import GpioSource, TimerSource, UartSource
 from irqkit import report
+from irqkit.ring import pending
 from irqkit.brk import Break, kbd_intr
 # A stale RX event is dispatched soon after the drain that made it stale; beyond this
 # age t_empty is ignored, so ticks_us wrap-around (~537 s half period) cannot turn a
@@ -200,8 +201,13 @@ class App:
                 and ticks_diff(ticks_us(), t_empty) < STALE_WINDOW_US):
             self.rx_stale += 1
             return
-        # A held frame's bytes were read after the last empty read, so after every stale
-        # event's interrupt: its own event (or a later one) is never stale.
+        # A frame poll_link held may have been read together with the bytes of the frame
+        # before it (no empty read between them), so an older event -- that frame's
+        # interrupt -- can come first: while a newer RX event is already waiting, this one
+        # is not the held frame's own (its t_isr would predate the host's send).
+        if self.held and pending(self.uart):
+            self.rx_stale += 1
+            return
         self.uart_ev = ev
         dec = self.dec
         if self.held:
