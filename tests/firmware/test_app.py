@@ -254,3 +254,24 @@ def test_config_run_0_read_by_the_poll_path_stops_the_loop():
     out = decode_frames(bytes(port.tx))
     assert [f[0] for f in out] == [P.PONG, P.CONFIG_R]
     assert app.stats()["link.ping_poll"] == 1
+
+
+def test_a_held_trigger_read_with_the_frame_before_it_takes_its_own_interrupt():
+    """PING, then TRIGGER(uart) sent later, both waiting when the poll path reads: the
+    PING's older RX interrupt is dispatched first, but the held TRIGGER is answered with
+    its own (newer) interrupt's timestamp, never one from before the host sent it."""
+    port, app = _app()
+    port.tx = bytearray()
+    port.receive(encode(P.PING, 1, b"p"))       # its RX interrupt: event 1
+    t_send = ticks_us()
+    _tick_past(t_send)
+    port.receive(encode(P.TRIGGER, 2, P.pack_trigger(P.SRC_UART, 7)))   # event 2
+    app.poll_link()                             # reads both: PONG now, TRIGGER held
+    assert app.held
+    while app.sched.step():
+        pass
+    out = decode_frames(bytes(port.tx))
+    assert [(f[0], f[1]) for f in out] == [(P.PONG, 1), (P.EVENT, 2)]
+    src, token, t_isr, t_task, count = P.unpack_event(out[1][2])
+    assert (src, token) == (P.SRC_UART, 7) and ticks_diff(t_isr, t_send) > 0
+    assert app.stats()["link.rx_stale"] >= 1 and not app.held
