@@ -57,3 +57,22 @@ def ev(tr: object, code: str) -> object:
     import json
 
     return json.loads(tr.eval("__import__('json').dumps(%s)" % code, parse=False))  # type: ignore[attr-defined]
+
+
+class SimPool:
+    """Simulator boards started on first use, one per (personality, runtime), for a module."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, str], object] = {}
+
+    def get(self, name: str, runtime: str = "micropython") -> object:
+        from irqkit_host.targets.sim import start_sim
+
+        key = (name, runtime)
+        if key not in self.started:
+            self.started[key] = start_sim(runtime=runtime, board=name, log=lambda m: None)
+        return self.started[key]
+
+    def stop(self) -> None:
+        for b in self.started.values():
+            b.stop()  # type: ignore[attr-defined]

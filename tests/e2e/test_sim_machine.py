@@ -11,10 +11,10 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from devrepl import close, ev, fresh_vm
+from devrepl import SimPool, close, ev, fresh_vm
 
 from irqkit_host.boards import load_board
-from irqkit_host.simlaunch import BenchClient, micropython_path, start_sim
+from irqkit_host.simlaunch import BenchClient, micropython_path
 
 needs_vm = pytest.mark.skipif(micropython_path() is None, reason="micropython VM not installed")
 
@@ -22,17 +22,9 @@ needs_vm = pytest.mark.skipif(micropython_path() is None, reason="micropython VM
 @pytest.fixture(scope="module")
 def boards():
     """One simulator per personality, started on first use, shared by this module."""
-    started = {}
-
-    def get(name, runtime="micropython"):
-        key = (name, runtime)
-        if key not in started:
-            started[key] = start_sim(runtime=runtime, board=name, log=lambda m: None)
-        return started[key]
-
-    yield get
-    for b in started.values():
-        b.stop()
+    pool = SimPool()
+    yield pool.get
+    pool.stop()
 
 
 @pytest.fixture

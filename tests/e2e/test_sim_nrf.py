@@ -11,10 +11,10 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from devrepl import close, ev, fresh_vm
+from devrepl import SimPool, close, ev, fresh_vm
 
 from irqkit_host.boards import load_board
-from irqkit_host.simlaunch import BenchClient, micropython_path, start_sim
+from irqkit_host.simlaunch import BenchClient, micropython_path
 
 BOARD = "nrf52840-dk"
 needs_vm = pytest.mark.skipif(micropython_path() is None, reason="micropython VM not installed")
@@ -24,16 +24,9 @@ RUNTIMES = [pytest.param("micropython", marks=needs_vm), "cpython"]
 @pytest.fixture(scope="module")
 def boards():
     """One nrf simulator per runtime, started on first use, shared by this module."""
-    started = {}
-
-    def get(runtime):
-        if runtime not in started:
-            started[runtime] = start_sim(runtime=runtime, board=BOARD, log=lambda m: None)
-        return started[runtime]
-
-    yield get
-    for b in started.values():
-        b.stop()
+    pool = SimPool()
+    yield lambda runtime: pool.get(BOARD, runtime)
+    pool.stop()
 
 
 @pytest.fixture
