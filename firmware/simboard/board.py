@@ -24,6 +24,7 @@ RX_CHUNK = 4096       # bytes the UART service moves from the pty per read (the 
 # takes everything waiting. Without it a read of more than one byte could block, so the
 # service falls back to a poll + 1-byte read per byte.
 BULK_RX = NONBLOCK
+UART_RECHECK_MS = 1     # the UART thread's re-check while the main program idles
 
 
 class Hardware:
@@ -50,10 +51,6 @@ class Hardware:
         self._one = bytearray(1)
         self._rxbuf = bytearray(RX_CHUNK)
         self._rxmv = memoryview(self._rxbuf)
-        # the UART thread parks on this while the idle main program watches the console
-        # (it takes the interrupt itself); wait() hands the console back when it returns
-        self._uart_handoff = Waker()
-        self._uart_parked = 0
         self.rx_reads = 0     # reads of the pty that returned bytes (STATS: port.uart_reads)
         if console:
             self.main_waker.watch_fd(0)
@@ -110,8 +107,6 @@ class Hardware:
         bytes gone), so the task is not delayed by a second wake-up."""
         if self.main_waker.wait(timeout_us):
             self._uart_service(True)
-        if self._uart_parked:
-            self._uart_handoff.notify()   # not idle any more: the UART thread watches again
 
     def idle(self, timeout_us):
         if self.kbd_pending and not self.sigint_out:
@@ -241,28 +236,23 @@ class Hardware:
             self.ctrl.raise_line(L)
 
     def _uart_thread(self):
+        # The UART's RX side while the main program is busy. While it idles it watches the
+        # console itself (wait) and takes the interrupt on its own thread; then this thread
+        # only re-checks every UART_RECHECK_MS: waking it each time the main program
+        # leaves wait() would cost that program the GIL hand-over (~18 us a PING).
         p = select.poll()
         p.register(0, select.POLLIN)
+        waker = self.main_waker
         while self.running:
-            ev = p.poll(-1)
-            if not ev:
+            if waker.waiting:
+                sleep_ms(UART_RECHECK_MS)
+                continue
+            ev = p.poll(UART_RECHECK_MS)
+            if not ev or waker.waiting:
                 continue
             if ev[0][1] & (select.POLLHUP | select.POLLERR) and not ev[0][1] & select.POLLIN:
                 sleep_ms(20)  # no terminal attached: do not spin
                 continue
-            if self.main_waker.waiting:
-                # the main program idles and watches the console too: it takes this
-                # interrupt itself. Park until it leaves wait() (which notifies the
-                # handoff), then look again: no fixed back-off, no re-polling meanwhile.
-                # parked is published before waiting is re-checked, so a wait() that
-                # ended in between has seen it (or the re-check sees waiting == 0).
-                self._uart_parked = 1
-                if self.main_waker.waiting:
-                    self._uart_handoff.wait(None)
-                self._uart_parked = 0
-                continue
-            # blocking: if the main thread is servicing the UART right now, wait for it,
-            # then look again (the bytes are probably gone already)
             got = self._uart_service(True)
             if got == -2:
                 sleep_us(200)   # RX FIFO full: let the program drain it
