@@ -263,8 +263,8 @@ class Hardware:
         """Move waiting console bytes into the RX FIFO and raise the UART line.
         Run by the UART thread, or by the main thread when it is idle and sees the bytes
         first (an interrupt taken on the idle CPU: one thread hop less). The lock makes
-        sure only one of them reads fd 0; reads happen only after poll() said readable,
-        so they never block. Returns the number of bytes (-1: end of file/error)."""
+        sure only one of them reads fd 0; a read never blocks: the fd is non-blocking
+        (bulk RX), or poll() said readable first. Returns the number of bytes (-1: end of file/error)."""
         if not self._uart_lock.acquire(1 if block else 0):
             return 0
         got = 0
@@ -277,8 +277,8 @@ class Hardware:
             space = uart.space()
             if not space:
                 return -2
-            if not p.poll(0):
-                return 0
+            if not (MP and BULK_RX) and not p.poll(0):
+                return 0   # (a non-blocking read needs no poll: it returns None instead)
             if MP and BULK_RX:
                 # everything waiting in one read (the fd is non-blocking), into the FIFO
                 # by slice; the Ctrl-C scan only while Ctrl-C is live (not under the app)

@@ -81,6 +81,10 @@ class Controller:
         self._busy = 0           # main thread: controller sections holding _lock (see _acq)
         self.redo = 0            # a delivery came while _busy: the section's exit runs it
         self.redeliveries = 0    # ... how often (bench state)
+        self.native_pending = 0  # 1: a native line may be pending (kick runs _run_native)
+        self.raises = 0          # raise_line calls (the ISR-context enable_irq's check)
+        self._mask_mark = 0      # self.raises when an ISR set PRIMASK (see disable_irq)
+        self._nmi = 0            # 1 while an NMI handler runs (in its raising thread)
 
     # -- the controller's own lock, on a single core -----------------------------------------
     # On the VM a scheduled delivery (_deliver) runs on the main thread at any bytecode
@@ -101,6 +105,18 @@ class Controller:
             if self.redo and not self._busy:
                 self.redo = 0
                 self.kick()
+
+    def _acq_main(self):
+        # _acq for code that runs on the main thread only (MicroPython: _drain_now)
+        self._busy += 1
+        self._lock.acquire()
+
+    def _rel_main(self):
+        self._lock.release()
+        self._busy -= 1
+        if self.redo and not self._busy:
+            self.redo = 0
+            self.kick()
 
     # -- configuration (not from ISRs) --------------------------------------------------
     def line(self, name, prio=1, nmi=False):
@@ -143,12 +159,15 @@ class Controller:
     def raise_line(self, L):
         """Pend a line and deliver what is ready (from any hardware thread)."""
         self._acq()
+        self.raises += 1
         L.raised += 1
         if L.pending:
             L.coalesced += 1
             if self.masked:
                 L.coalesced_masked += 1
         L.pending = 1
+        if L.native:
+            self.native_pending = 1
         self._rel()
         if L.nmi:
             self._run_nmi(L)
@@ -165,10 +184,13 @@ class Controller:
         return bp is None or L.prio >= bp
 
     def _best(self, native):
+        # _ready inlined: this scan runs for every interrupt taken
         best = None
+        bp = self.basepri
         for L in self.lines:
-            if L.native == native and not L.nmi and self._ready(L) and (
-                    best is None or L.prio > best.prio):
+            if (L.pending and L.native == native and L.enabled and not L.nmi
+                    and L.handler is not None and (bp is None or L.prio >= bp)
+                    and (best is None or L.prio > best.prio)):
                 best = L
         return best
 
@@ -182,7 +204,8 @@ class Controller:
         """Deliver what is ready, unless PRIMASK holds it or a delivery is in flight."""
         if self.masked:
             return
-        self._run_native()
+        if self.native_pending:
+            self._run_native()
         if MP and not self._isr and _thread.get_ident() == self.main_ident:
             # raised by the main program itself (enable_irq, pend, BASEPRI lowered): the
             # CPU takes the interrupt right here, before the next instruction
@@ -221,6 +244,8 @@ class Controller:
                 L = self._best(1)
                 if L is not None:
                     L.pending = 0
+                else:
+                    self.native_pending = 0   # raise_line sets it again under this lock
                 self._rel()
                 if L is None:
                     return
@@ -262,11 +287,11 @@ class Controller:
 
     def _drain_now(self):
         while True:
-            self._acq()
+            self._acq_main()
             L = None if self.masked else self._best(0)
             if L is not None:
                 L.pending = 0
-            self._rel()
+            self._rel_main()
             if L is None:
                 break
             self._call(L)
@@ -301,12 +326,14 @@ class Controller:
 
     def _run_nmi(self, L):
         self._nmi_lock.acquire()
+        self._nmi = 1
         try:
             while L.pending:
                 L.pending = 0
                 if L.enabled and L.handler is not None:
                     self._call(L)
         finally:
+            self._nmi = 0
             self._nmi_lock.release()
         self._after()
 
@@ -326,7 +353,22 @@ class Controller:
                 pass
 
     # -- PRIMASK-like masking ----------------------------------------------------------------
+    # Inside a handler on the VM (not an NMI's) these are the short form the ISR path needs: no
+    # other handler runs until this one returns, and every delivery re-checks `masked`
+    # under the lock, so setting it needs no lock; lines raised meanwhile stay pending
+    # and the delivery loop that runs this handler takes them next (natives run here).
+    def _in_handler(self):
+        # MicroPython: a (non-NMI) handler runs on the main thread, one at a time
+        return (MP and self._isr and not self._nmi
+                and _thread.get_ident() == self.main_ident)
+
     def disable_irq(self):
+        if self._isr and self._in_handler():
+            was = self.masked
+            if not was:
+                self._mask_mark = self.raises
+            self.masked = 1
+            return was
         self._acq()
         was = self.masked
         self.masked = 1
@@ -335,7 +377,13 @@ class Controller:
 
     def enable_irq(self, state):
         self.masked = 1 if state else 0
-        if not self.masked and self.has_ready():
+        if self.masked:
+            return
+        if self._isr and self._in_handler():
+            if self.raises != self._mask_mark and self.native_pending:
+                self._run_native()
+            return
+        if self.has_ready():
             self.kick()
 
     def in_isr(self):

@@ -348,11 +348,11 @@ class UART(_IrqSource):
 
 
 def disable_irq():
-    return _hw().ctrl.disable_irq()
+    return _board.board().ctrl.disable_irq()
 
 
 def enable_irq(state=0):
-    _hw().ctrl.enable_irq(state)
+    _board.board().ctrl.enable_irq(state)
 
 
 def idle():
