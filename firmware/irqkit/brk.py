@@ -49,6 +49,12 @@ class Break:
         if not n:
             return
         self.t_last = ticks_ms()
+        if buf[n - 1] == 0:
+            # the read ended on a frame's delimiter (the usual case): whatever came
+            # before it, the state after a 0x00 is "no Ctrl-C" -- no scan needed
+            self.ctrl_c = False
+            self.ctrl_a = False
+            return
         for k in range(n):
             c = buf[k]
             if c == 0:

@@ -125,6 +125,21 @@ def test_break_rule_ignores_0x03_inside_frames():
     assert not brk.due()
 
 
+def test_break_rule_state_across_reads():
+    # a read that ends on a delimiter clears the state whatever came before it (no
+    # per-byte scan then); a read ending in other bytes is scanned
+    port, brk = _break()
+    brk.feed(bytearray(b"\x05\x03"), 2)
+    assert brk.ctrl_c and not brk.ctrl_a
+    brk.feed(bytearray(b"\x01\x00"), 2)
+    assert not brk.ctrl_c and not brk.ctrl_a
+    brk.feed(bytearray(b"\x00\x03\x01"), 3)
+    assert brk.ctrl_c and brk.ctrl_a
+    buf = bytearray(b"\x03\x01\x00\x07")
+    brk.feed(buf, 3)                               # only the n bytes read count
+    assert not brk.ctrl_c and not brk.ctrl_a
+
+
 def test_break_source_stops_sched_run():
     port = InprocPort()
     sched = Scheduler(port)
