@@ -24,6 +24,8 @@ decode) and of one echo, so the README can say where the microseconds go.
 from __future__ import annotations
 
 import argparse
+import bisect
+import json
 import os
 import select
 import statistics
@@ -50,6 +52,7 @@ from irqkit_host.link.wire import FdWire  # noqa: E402
 from irqkit_host.measure.model import SourceResult  # noqa: E402
 from irqkit_host.measure.trials import Measurer, Progress  # noqa: E402
 from irqkit_host.targets import start_target  # noqa: E402
+from irqkit_host.targets.bench import BenchClient  # noqa: E402
 from irqkit_host.targets.sim import micropython_path  # noqa: E402
 
 PAYLOAD = b"irqkit\x00\x03"          # what Measurer.baseline sends
@@ -155,16 +158,29 @@ def codec_costs(reps: int = 20000) -> dict[str, float]:
     return out
 
 
-def breakdown(m: Measurer, echo: BareEcho, n: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Medians of the pieces of one harness PING and one bare echo (us)."""
+TICKS_MASK = 0x3FFFFFFF   # the VM's ticks_us wrap (30 bits, like a board's)
+
+
+def breakdown(m: Measurer, echo: BareEcho, n: int,
+              bench_url: str | None) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Medians of the pieces of one harness PING and one bare echo (us), and the device's
+    steps from the simulator's RX trace (bench `rxtrace`, on for the harness PINGs here).
+    The device's wake and PONG-written stamps are on the host's clock (CLOCK_MONOTONIC),
+    so each PING's wait splits into pty in, device, pty out."""
     link = m.link
     saved = link._wire                 # a bench-only look inside: the same fd, timestamped
     wire = TimedFdWire(link._ser)
     link._wire = wire
-    parts: dict[str, list[float]] = {k: [] for k in (
-        "request + encode", "os.write", "wait (pty, device, pty, wake)", "os.read",
-        "decode + return")}
+    names = ("request + encode", "os.write", "wait (pty, device, pty, wake)", "os.read",
+             "decode + return")
+    parts: dict[str, list[float]] = {k: [] for k in names}
+    writes: list[int] = []
+    wakes: list[int] = []
+    bench = BenchClient(bench_url) if bench_url else None
+    device: dict[str, Any] = {}
     try:
+        if bench is not None:
+            bench.cmd("rxtrace on")
         for _ in range(n):
             wire.marks = []
             t0 = time.perf_counter_ns()
@@ -175,8 +191,18 @@ def breakdown(m: Measurer, echo: BareEcho, n: int) -> tuple[dict[str, float], di
             w0, w1, wake, rd = wire.marks
             for k, v in zip(parts, (w0 - t0, w1 - w0, wake - w1, rd - wake, t_end - rd)):
                 parts[k].append(v / 1000)
+            writes.append(w1 // 1000)
+            wakes.append(wake // 1000)
+        if bench is not None:
+            bench.cmd("rxtrace off")
+            device = dict(json.loads(bench.cmd("rxtrace")))
     finally:
         link._wire = saved
+        if bench is not None:
+            bench.close()
+    if device.get("n"):
+        split = _split_wait(writes, wakes, device["wake"], device["sent"])
+        device["split"] = split
     bare: dict[str, list[float]] = {"os.write": [], "wait (pty, VM, pty, wake)": [], "os.read": []}
     for _ in range(n):
         data = echo.frame()
@@ -188,7 +214,31 @@ def breakdown(m: Measurer, echo: BareEcho, n: int) -> tuple[dict[str, float], di
             for k, v in zip(bare, (marks[0] - t0, marks[1] - marks[0], t_end - marks[1])):
                 bare[k].append(v / 1000)
     return ({k: statistics.median(v) for k, v in parts.items() if v},
-            {k: statistics.median(v) for k, v in bare.items() if v})
+            {k: statistics.median(v) for k, v in bare.items() if v}, device)
+
+
+def _split_wait(writes: list[int], wakes: list[int], dev_wake: list[int],
+                dev_sent: list[int]) -> dict[str, float]:
+    """Pair each host PING (write returned, poll woke; us) with the device chunk that woke
+    within 1 ms after it; medians of pty in / device / pty out over the pairs."""
+    dev = sorted(zip(dev_wake, dev_sent))
+    keys = [w for w, _ in dev]
+    pin: list[int] = []
+    on_dev: list[int] = []
+    pout: list[int] = []
+    for w, k in zip(writes, wakes):
+        w &= TICKS_MASK
+        i = bisect.bisect_left(keys, w)
+        if i < len(keys) and keys[i] - w < 1000:
+            dw, ds = dev[i]
+            pin.append(dw - w)
+            on_dev.append(ds - dw)
+            pout.append(((k & TICKS_MASK) - ds) & TICKS_MASK)
+    if not pin:
+        return {}
+    return {"pairs": len(pin), "pty in (host write -> device wake)": statistics.median(pin),
+            "device (wake -> PONG written)": statistics.median(on_dev),
+            "pty out (-> host poll wake)": statistics.median(pout)}
 
 
 def one_round(echo: BareEcho, m: Measurer, slow: Measurer, n: int) -> dict[str, list[float]]:
@@ -216,7 +266,8 @@ def main() -> int:
     stopped = ""
     try:
         with start_target(bd, runtime="micropython") as target:
-            deploy(target.port, bd)
+            if not target.frozen:
+                deploy(target.port, bd)
             with DeviceSession(target.port, app_start_code(bd)) as s:
                 assert s.link is not None
                 m = Measurer(s.link, s.ticks_hz, Progress(False))
@@ -239,7 +290,8 @@ def main() -> int:
                         series[k].append((pct(v, .5), pct(v, .99)))
                     print(f"round {r + 1}: " + "  ".join(
                         f"{k} {v[-1][0]:.1f}/{v[-1][1]:.1f}" for k, v in series.items()), file=sys.stderr)
-                parts, bare_parts = breakdown(m, echo, args.n * 2) if not stopped else ({}, {})
+                parts, bare_parts, device = (breakdown(m, echo, args.n * 2, target.bench)
+                                             if not stopped else ({}, {}, {}))
     finally:
         echo.close()
     n_rounds = min(len(v) for v in series.values())
@@ -270,6 +322,14 @@ def main() -> int:
           ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
     print("one bare echo on the host, medians (us): " +
           ", ".join(f"{k} {v:.1f}" for k, v in bare_parts.items()))
+    if device.get("split"):
+        sp = dict(device["split"])
+        pairs = sp.pop("pairs")
+        print(f"the harness PING's wait, split on the shared clock ({pairs} PINGs), medians (us): " +
+              ", ".join(f"{k} {v:.0f}" for k, v in sp.items()))
+    if device.get("n"):
+        print(f"the device's part, step by step (simulator's rxtrace, {device['n']} PINGs), medians (us): " +
+              ", ".join(f"{k} {v}" for k, v in device["steps"]))
     print("codec, us per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in codec_costs().items()))
     return 0
 

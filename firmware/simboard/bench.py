@@ -16,6 +16,7 @@ EAGAIN = 11   # errno on Linux (the simulator's host): the socket would block
 
 from simboard.runtime import sockaddr_un
 from simboard.peripherals import TRIGGERS, EdgeTrain, Steps
+from simboard import rxtrace
 
 MAX_LINE = 1024
 MAX_OUT = 65536     # bytes of unread replies a client may owe before it is disconnected
@@ -30,7 +31,8 @@ HELP = ("commands: help | pins | get PIN | set PIN 0|1 | pulse PIN [width_us] | 
         "quad PIN_A PIN_B STEPS RATE_HZ [BOUNCE_EDGES] (STEPS<0: reverse; paced: a late "
         "step delays the rest) | "
         "edges PIN (rises falls on the wire) | state | "
-        "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats; "
+        "soft N RATE_HZ [LINE] | raise LINE | nmi | basepri P|none | reset-stats | "
+        "rxtrace [on|off] (where a console-RX interrupt's us go: medians); "
         "timed stimulus runs on the board's clock and the reply comes at once")
 
 
@@ -368,6 +370,17 @@ class BenchServer:
             st["timers"] = len([t for t in hw.timers if t.active])
             st["timer_periods_us"] = [t.period_us for t in hw.timers if t.active]
             return "ok " + json.dumps(st)
+        if cmd == "rxtrace":
+            self._args(words, 0, 1, "rxtrace [on|off]")
+            if len(words) == 1:
+                return "ok " + json.dumps(rxtrace.report())
+            if words[1] == "on":
+                rxtrace.start()
+            elif words[1] == "off":
+                rxtrace.stop()
+            else:
+                raise ValueError("usage: rxtrace [on|off]")
+            return "ok rxtrace " + words[1]
         if cmd == "soft":
             self._args(words, 2, 3, "soft N RATE_HZ [LINE]")
             n = _int(words[1], "N")

@@ -15,6 +15,7 @@ from simboard.peripherals import Pad, TimerModel, Injection, Uart, EdgeTrain
 from simboard.bench import BenchServer
 from simboard.schedq import ScheduleQueue
 from simboard import personality
+from simboard import rxtrace
 
 KBD_GRACE_MS = 500    # CPython: a busy program is interrupted after this long
 KBD_RESET_MS = 2000   # MicroPython: a program Ctrl-C cannot reach is reset after this long
@@ -106,7 +107,9 @@ class Hardware:
         takes the RX interrupt; the other waits for it on the UART lock (then finds the
         bytes gone), so the task is not delayed by a second wake-up."""
         if self.main_waker.wait(timeout_us):
-            self._uart_service(True)
+            if rxtrace.on:
+                rxtrace.stamp(rxtrace.WAKE)
+            self._uart_service(True, True)
 
     def idle(self, timeout_us):
         if self.kbd_pending and not self.sigint_out:
@@ -259,7 +262,7 @@ class Hardware:
             elif got < 0:
                 sleep_ms(20)
 
-    def _uart_service(self, block):
+    def _uart_service(self, block, main=False):
         """Move waiting console bytes into the RX FIFO and raise the UART line.
         Run by the UART thread, or by the main thread when it is idle and sees the bytes
         first (an interrupt taken on the idle CPU: one thread hop less). The lock makes
@@ -292,6 +295,8 @@ class Hardware:
                     return 0
                 if not n:
                     return -1       # end of file
+                if main and rxtrace.on:
+                    rxtrace.stamp(rxtrace.READ)
                 got = n
                 self.rx_reads += 1
                 if self._kbd_active():
@@ -341,11 +346,15 @@ class Hardware:
         if got > 0:
             if uart.on_rx is not None:
                 uart.on_rx()
+            if main and rxtrace.on:
+                rxtrace.stamp(rxtrace.FIFO)
             if kbd:
                 self.keyboard_interrupt()
             L = uart.line
             if L is not None and L.handler is not None:
                 self.ctrl.raise_line(L)
+            if main and rxtrace.on:
+                rxtrace.stamp(rxtrace.RAISED)
             self.main_waker.notify()
         return got
 

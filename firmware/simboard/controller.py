@@ -28,6 +28,7 @@ import _thread
 
 from simboard.clock import heap_lock, heap_unlock, HEAP_LOCK_REAL
 from simboard.runtime import MP, print_exc, console_write
+from simboard import rxtrace
 
 if MP:
     import micropython as _vm_micropython
@@ -308,6 +309,9 @@ class Controller:
             return
         err = None
         self._isr = 1
+        traced = rxtrace.on and L is self.hw.uart.line
+        if traced:
+            rxtrace.stamp(rxtrace.ISR0)
         heap_lock()
         try:
             h(L.arg)
@@ -319,6 +323,8 @@ class Controller:
             self._isr = 0
             raise
         heap_unlock()
+        if traced:
+            rxtrace.stamp(rxtrace.ISR1)
         self._isr = 0
         L.runs += 1
         if err is not None:

@@ -17,6 +17,8 @@ import socket
 import os
 import io
 
+from simboard import rxtrace
+
 # The launcher made the pty master (fd 0 and 1: one open file) non-blocking, so the UART
 # service can read all that waits in one call (simboard/board.py); output then has to
 # wait for room itself (console_write below, which every console writer uses).
@@ -45,9 +47,13 @@ if MP:
         # the pty master may be non-blocking (the launcher's bulk-RX setting, shared by
         # fd 0 and fd 1): a full pty returns a short write or None; wait and go on, so no
         # byte is dropped (a blocking fd never takes the loop)
+        if rxtrace.on:
+            rxtrace.stamp(rxtrace.TX0)
         n = _stdout.write(data)
         if n is None or n < len(data):
             _write_rest(data, n or 0)
+        if rxtrace.on:
+            rxtrace.stamp(rxtrace.TX1)
 
     def _write_rest(data, n):
         mv = memoryview(data)

@@ -1,0 +1,60 @@
+"""The simulator's RX trace (bench `rxtrace`), which tools/bench_ping.py reads to say where
+a PING's microseconds go on the device: off by default, records one sample per PING the
+idle board takes while on, its steps in order and on the host's clock."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterator
+
+import pytest
+
+from irqkit import proto as P
+from irqkit_host.boards import load_board
+from irqkit_host.deploy.firmware import app_start_code
+from irqkit_host.link.session import DeviceSession
+from irqkit_host.targets.bench import BenchClient
+from irqkit_host.targets.sim import SimBoard, start_sim
+
+BOARD = load_board("sim")
+MASK = 0x3FFFFFFF
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimBoard]:
+    with start_sim() as board:
+        yield board
+
+
+def test_rxtrace_records_each_ping_step_by_step(sim: SimBoard) -> None:
+    with DeviceSession(sim.port, app_start_code(BOARD)) as s, BenchClient(sim.bench) as bench:
+        link = s.link
+        assert link is not None
+        for _ in range(20):                       # off: nothing is kept
+            link.request(P.PING, b"x", expect_type=P.PONG)
+        assert json.loads(bench.cmd("rxtrace"))["n"] == 0
+        assert bench.cmd("rxtrace on") == "rxtrace on"
+        sent = []
+        for _ in range(50):
+            time.sleep(0.01)                      # the board idles before each PING
+            sent.append(time.perf_counter_ns() // 1000 & MASK)
+            link.request(P.PING, b"x", expect_type=P.PONG)
+        bench.cmd("rxtrace off")
+        for _ in range(20):                       # off again: no more samples
+            link.request(P.PING, b"x", expect_type=P.PONG)
+        rep = json.loads(bench.cmd("rxtrace"))
+    n = rep["n"]
+    assert 40 <= n <= 50, rep["n"]              # a PING the UART thread took is not a sample
+    names = [name for name, _ in rep["steps"]]
+    assert names[0].startswith("console read") and names[-1].startswith("console write")
+    assert all(v is not None and v >= 0 for _, v in rep["steps"]), rep["steps"]
+    # each sample's wake follows a PING the host sent, within 5 ms (PINGs 10 ms apart), on one clock
+    for w, t in zip(rep["wake"], rep["sent"]):
+        assert 0 <= (t - w) & MASK < 100000
+        assert any(0 <= (w - h) & MASK < 5000 for h in sent), (w, sent[:3])
+
+
+def test_rxtrace_usage_errors_are_one_line(sim: SimBoard) -> None:
+    with BenchClient(sim.bench) as bench:
+        assert bench.raw("rxtrace sideways").startswith("err ")
+        assert bench.raw("rxtrace on off").startswith("err ")
