@@ -25,7 +25,8 @@ RX_CHUNK = 4096       # bytes the UART service moves from the pty per read (the 
 # takes everything waiting. Without it a read of more than one byte could block, so the
 # service falls back to a poll + 1-byte read per byte.
 BULK_RX = NONBLOCK
-UART_RECHECK_MS = 1     # the UART thread's re-check while the main program idles
+UART_RECHECK_MS = 1     # the UART thread's poll while the main program is busy (ms)
+UART_PARK_MAX_MS = 16   # ... and its longest nap while the main program idles (ms)
 
 
 class Hardware:
@@ -241,15 +242,24 @@ class Hardware:
     def _uart_thread(self):
         # The UART's RX side while the main program is busy. While it idles it watches the
         # console itself (wait) and takes the interrupt on its own thread; then this thread
-        # only re-checks every UART_RECHECK_MS: waking it each time the main program
-        # leaves wait() would cost that program the GIL hand-over (~18 us a PING).
+        # naps and looks again: waking it each time the main program leaves wait() cost
+        # that program the GIL hand-over (~18 us of every PING), and a nap of a fixed 1 ms
+        # beat against 1 kHz stimuli (a pin train's edges coalesced more often).
         p = select.poll()
         p.register(0, select.POLLIN)
+        idle = select.poll()      # nothing registered: a sleep that is a poll like the others
         waker = self.main_waker
+        park = 1
         while self.running:
             if waker.waiting:
-                sleep_ms(UART_RECHECK_MS)
+                # the main program idles (and watches the console): look again later, a
+                # little later each time it still idles (few wake-ups on an idle board;
+                # RX while it is busy waits at most UART_PARK_MAX_MS for this thread)
+                idle.poll(park)
+                if park < UART_PARK_MAX_MS:
+                    park += park
                 continue
+            park = 1
             ev = p.poll(UART_RECHECK_MS)
             if not ev or waker.waiting:
                 continue

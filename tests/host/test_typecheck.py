@@ -215,7 +215,7 @@ def test_machine_port_typechecks_against_micropython_stubs(
 def test_machine_port_check_fails_on_a_broken_copy(mypy: Mypy, mp_typeshed: Path,
                                                    tmp_path: Path) -> None:
     bad = _broken_copy(MP_PORT, tmp_path / "mp_broken.py", [
-        ("return machine.disable_irq()", "return machine.disable_irqs()"),
+        ("self.disable_irq = machine.disable_irq\n", "self.disable_irq = machine.disable_irqs\n"),
         ("mode = T.PERIODIC if periodic else T.ONE_SHOT",
          "mode = T.PERIODICAL if periodic else T.ONE_SHOT"),
         ("p = machine.Pin(pin, machine.Pin.IN)", "p = machine.Pin(pin, machine.Pin.INPUT)"),

@@ -65,13 +65,13 @@ class MachinePort:
         self._poll = None
         self._ipoll = None
         self._sim_counters = getattr(machine, "sim_counters", None)   # simulator extra
+        # PRIMASK: machine's own functions as the port's (port.disable_irq() -> state,
+        # port.enable_irq(state)): every capture() calls both, inside the ISR, so no
+        # Python method sits between the ISR and the C call (a frame less per interrupt)
+        self.disable_irq = machine.disable_irq
+        self.enable_irq = machine.enable_irq
 
-    # -- PRIMASK ----------------------------------------------------------------------------
-    def disable_irq(self):
-        return machine.disable_irq()
-
-    def enable_irq(self, state):
-        machine.enable_irq(state)
+    # -- PRIMASK: machine.disable_irq / enable_irq themselves, bound in __init__ -------------
 
     # -- idle: WFI. Any interrupt wakes it (SysTick at the latest, 1 ms), so an event that
     # lands between the scheduler's "nothing pending" check and this call waits at most
