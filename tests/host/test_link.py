@@ -188,6 +188,14 @@ def test_request_skips_unsolicited_frames_into_pending(link: Link) -> None:
     assert link.counters()["stale"] == 1  # the late PONG
 
 
+def test_drop_pending_drops_only_what_matches(link: Link) -> None:
+    # the device answers a TRIGGER with a timer EVENT first (kept), then the soft EVENT
+    link.request(P.TRIGGER, P.pack_trigger(P.SRC_SOFT, 1234), P.EVENT)
+    assert link.drop_pending(lambda f: f.type == P.PONG) == 0
+    assert link.drop_pending(lambda f: P.unpack_event(f.payload)[0] == P.SRC_TIMER) == 1
+    assert link.pending_events() == []
+
+
 def test_send_then_recv_type_and_recv_order(link: Link) -> None:
     seq = link.send(P.TRIGGER, P.pack_trigger(P.SRC_UART, 9))
     ev = link.recv_type(P.EVENT, seq=seq)

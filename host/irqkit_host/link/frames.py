@@ -25,7 +25,7 @@ import os
 import time
 from collections import deque
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import serial
 
@@ -342,6 +342,14 @@ class Link:
         frames = list(self._pending)
         self._pending.clear()
         return frames
+
+    def drop_pending(self, match: Callable[[Frame], bool]) -> int:
+        """Drop the kept frames ``match`` says yes to (oldest first order kept for the
+        rest); returns how many were dropped."""
+        keep = [f for f in self._pending if not match(f)]
+        n = len(self._pending) - len(keep)
+        self._pending = deque(keep)
+        return n
 
     def counters(self) -> dict[str, int]:
         """Host-side counts: the decoder's (frames_ok, bad_crc, too_long, too_short,

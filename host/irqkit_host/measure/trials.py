@@ -18,7 +18,7 @@ from irqkit.compat import ticks_diff
 from tqdm import tqdm
 
 from ..errors import LinkError, TriggerError, UsageError
-from ..link.frames import DeviceError, Link, LinkTimeout
+from ..link.frames import DeviceError, Frame, Link, LinkTimeout
 from ..triggers import GpioTrigger
 from .model import Sample, SourceResult, Run
 from .stats import summarize
@@ -28,6 +28,7 @@ ORDER = ("uart", "gpio", "timer", "soft")
 TRIAL_TIMEOUT_S = 1.0
 GIVE_UP_AFTER = 20            # consecutive lost trials: the device stopped answering
 TIMER_PERIOD_US = 1000
+DRAIN_QUIET_S = 0.005   # after a timer's disarm: how long the wire must stay quiet of its EVENTs
 BASELINE_MAX = 1000           # PINGs for the transport baseline (enough for p99.9)
 
 
@@ -246,12 +247,20 @@ class Measurer:
         res.extra["period_error_us"] = summarize(period_err)
 
     def _drain(self) -> None:
-        """Discard EVENTs still in flight after a timer stops."""
+        """Discard the timer's EVENTs left over after it stopped. The responder removes the
+        timer source (and its ring) in the task that sends ARM_R, so every tick's EVENT came
+        before that reply and is among the frames the link kept meanwhile; a short look at
+        the wire catches a device that sends one later."""
+        self.link.drop_pending(_is_timer_event)
         while True:
             try:
-                self.link.recv_type(proto.EVENT, timeout=0.05)
+                self.link.recv_type(proto.EVENT, timeout=DRAIN_QUIET_S)
             except LinkTimeout:
                 return
+
+
+def _is_timer_event(f: Frame) -> bool:
+    return f.type == proto.EVENT and f.payload[:1] == bytes((proto.SRC_TIMER,))
 
 
 def choose_sources(requested: str, available: list[str]) -> tuple[list[str], list[str]]:
