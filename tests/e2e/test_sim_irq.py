@@ -74,7 +74,6 @@ _hw.timers_changed = lambda: None
         bench.set("P2", 0)
         before = [int(x) for x in bench.cmd("edges P2").split()]
         bench.pulse("P2", 100)
-        assert bench.get("P2") == 1
         time.sleep(0.01)                         # the pulse's end is long due
         bench.pulse("P2", 10000000)
         assert bench.get("P2") == 1              # high again: the second pulse rose
