@@ -314,6 +314,7 @@ class BenchServer:
             return "err malformed: empty command (try help)"
         cmd = words[0].lower()
         hw = self.hw
+        hw.catch_up()   # the wire as it is now, whatever the hardware thread's lateness
         if cmd == "help":
             return "ok " + HELP
         if cmd == "pins":

@@ -156,18 +156,32 @@ class Hardware:
     def stimulate(self, pads, steps):
         """Queue a timed edge list (EdgeTrain) for the hardware thread; returns at once."""
         tr = EdgeTrain(pads, steps)
-        tr.due(ticks_us())   # the first edge now, from the caller (as `set` does): a reply
-        if tr.i < len(tr.steps):   # that follows it sees it on the wire
-            with self._trains_lock:   # the hardware thread replaces the list as trains end
+        with self._trains_lock:   # the hardware thread drives and replaces the list
+            tr.due(ticks_us())   # the first edge now, from the caller (as `set` does): a reply
+            more = tr.i < len(tr.steps)   # that follows it sees it on the wire
+            if more:
                 self.trains.append(tr)
+        if more:
             self.timers_changed()
 
+    def catch_up(self):
+        """Drive the steps of running trains whose time has come, now, from the caller.
+        The hardware thread drives them on time as far as the host lets it; when it is
+        late (its wake-up can lag a 100 us pulse's end by hundreds of us), a bench command
+        that looks at or drives a pad must still see the wire as an outside generator
+        left it: else `pulse` would start from a level the pulse before it had not yet
+        left, and pulse the wrong way (its rising edge then only at its end)."""
+        if self.trains:
+            self._run_trains(ticks_us(), None)
+
     def _run_trains(self, now, nxt):
-        for tr in self.trains:
-            d = tr.due(now)
-            if d is not None and (nxt is None or d < nxt):
-                nxt = d
+        # the lock: the hardware thread and a bench command (catch_up, stimulate) never
+        # drive the same train's steps at once (the VM's threads run in parallel)
         with self._trains_lock:
+            for tr in self.trains:
+                d = tr.due(now)
+                if d is not None and (nxt is None or d < nxt):
+                    nxt = d
             self.trains = [tr for tr in self.trains if tr.i < len(tr.steps)]
         return nxt
 

@@ -60,6 +60,29 @@ g = sched.add(GpioSource("button", on_edge, pin="P0", trigger="rising", prio=3))
         print(f"[{board.runtime}] gpio ISR -> task: {latency_us} us (incl. the exec round trip)")
 
 
+def test_pulse_after_an_overdue_pulse_end_starts_from_the_rest_level(board, dev):
+    """A pulse's end is driven by the hardware thread; when that thread is late, the next
+    bench command first drives what is due. Here the thread is never told of the train
+    (timers_changed silenced), as if it woke arbitrarily late: the second pulse must still
+    rise (without the catch-up it started from the first pulse's high level and fell)."""
+    dev.exec("""
+from simboard import board as _B
+_hw = _B.board()
+_hw.timers_changed = lambda: None
+""")
+    with BenchClient(board.bench) as bench:
+        bench.set("P2", 0)
+        before = [int(x) for x in bench.cmd("edges P2").split()]
+        bench.pulse("P2", 100)
+        time.sleep(0.01)                         # the pulse's end is long due
+        bench.pulse("P2", 10000000)
+        assert bench.get("P2") == 1              # high again: the second pulse rose
+        rises, falls = [int(x) for x in bench.cmd("edges P2").split()]
+        assert (rises - before[0], falls - before[1]) == (2, 1)
+        bench.set("P2", 0)
+    dev.exec("del _hw.timers_changed")
+
+
 def _wait_state(bench, done, timeout=10.0):
     """The bench state once done(state) holds (handlers run when the CPU takes them)."""
     deadline = time.monotonic() + timeout
