@@ -257,8 +257,10 @@ class Hardware:
         # The UART's RX side while the main program is busy. While it idles it watches the
         # console itself (wait) and takes the interrupt on its own thread; then this thread
         # naps and looks again: waking it each time the main program leaves wait() cost
-        # that program the GIL hand-over (~18 us of every PING), and a nap of a fixed 1 ms
-        # beat against 1 kHz stimuli (a pin train's edges coalesced more often).
+        # that program a socket send that wakes a sleeping thread (~18 us of every PING,
+        # measured; the VM has no GIL, and on a 2-core host the woken thread also takes a
+        # core the host side needs), and a nap of a fixed 1 ms beat against 1 kHz stimuli
+        # (a pin train's edges coalesced more often).
         p = select.poll()
         p.register(0, select.POLLIN)
         idle = select.poll()      # nothing registered: a sleep that is a poll like the others
