@@ -16,9 +16,7 @@ from simboard import board as sim_board
 from simboard import machine as sim_machine
 from simboard import upy as sim_micropython
 from simboard import stdio
-
-EXIT_SOFT = 64
-EXIT_SOFT_RAW = 65
+from simboard.exitstatus import EXIT_SOFT, EXIT_SOFT_RAW
 
 RAW_PASTE_WINDOW = 256
 

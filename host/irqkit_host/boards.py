@@ -63,26 +63,38 @@ def boards_dir() -> Path:
         if not (path / SCHEMA_FILE).is_file():
             raise BoardError(f"{ENV_VAR}={env}: no {SCHEMA_FILE} there (expected irqkit's boards/ directory)")
         return path
+    own = _own_boards_dir()
+    if own is None:
+        raise BoardError(
+            f"board definitions not found (looked in {', '.join(str(c) for c in _own_candidates())}); "
+            f"set {ENV_VAR} to the boards/ directory of an irqkit checkout"
+        )
+    return own
+
+
+def _own_candidates() -> tuple[Path, ...]:
     here = Path(__file__).resolve()
-    candidates = (
+    return (
         here.parents[2] / "boards",
         here.parent / "boards",
         Path(sys.prefix) / "share" / "irqkit" / "boards",
     )
-    for candidate in candidates:
-        if (candidate / SCHEMA_FILE).is_file():
-            return candidate
-    raise BoardError(
-        f"board definitions not found (looked in {', '.join(str(c) for c in candidates)}); "
-        f"set {ENV_VAR} to the boards/ directory of an irqkit checkout"
-    )
+
+
+def _own_boards_dir() -> Path | None:
+    """irqkit's own boards/ (the one shipped with this code), None when it is missing."""
+    return next((c for c in _own_candidates() if (c / SCHEMA_FILE).is_file()), None)
 
 
 @functools.lru_cache(maxsize=8)
 def _validator(schema_path: str) -> jsonschema.Draft202012Validator:
     with open(schema_path, encoding="utf-8") as fh:
         schema = json.load(fh)
-    jsonschema.Draft202012Validator.check_schema(schema)
+    if Path(schema_path).resolve().parent != _own_boards_dir():
+        # a copy of the schema (under $IRQKIT_BOARDS) may be edited: check it is a schema.
+        # irqkit's own is checked by tests/host/test_boards.py; checking it here too cost
+        # each command that loads a board ~30 ms (#12)
+        jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
 

@@ -178,6 +178,16 @@ def _copy_dir(tmp_path: Path, names: list[str]) -> Path:
     return d
 
 
+def test_an_edited_copy_of_the_schema_is_checked_as_a_schema(tmp_path: Path) -> None:
+    # irqkit's own schema is checked by test_schema_is_valid_draft_2020_12, not on each load
+    # (#12); a copy elsewhere (`$IRQKIT_BOARDS`) still is
+    d = _copy_dir(tmp_path, ["sim"])
+    broken = dict(SCHEMA, type="boardish")
+    (d / "schema.json").write_text(json.dumps(broken))
+    with pytest.raises(jsonschema.SchemaError):
+        boards.load_board("sim", d)
+
+
 def test_name_must_match_file_stem(tmp_path: Path) -> None:
     d = _copy_dir(tmp_path, [])
     data = _good()

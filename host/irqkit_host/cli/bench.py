@@ -11,8 +11,6 @@ from ..errors import SimError
 from ..targets.bench import BenchClient
 from ..targets.simregistry import find_sim
 
-HELP = "send a bench command (pins, get, set, pulse, state, soft, train, ...) to a running simulator"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bench", metavar="URL", default=None,

@@ -6,8 +6,6 @@ import json
 
 from ..boards import format_table, list_boards
 
-HELP = "list board definitions"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print as JSON")

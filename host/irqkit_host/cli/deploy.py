@@ -7,8 +7,6 @@ from ..boards import load_board
 from ..deploy import FlatDeployResult, deploy, verify
 from ..errors import DeployError
 
-HELP = "copy the firmware to a device with mpremote"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", required=True, help="serial port or pyserial URL")

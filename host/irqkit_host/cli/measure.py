@@ -13,8 +13,6 @@ from ..measure import DEFAULT_COUNT, TIMER_PERIOD_US, Run, measure, table, write
 from .args import SOURCES, positive_int
 from .measureguard import INTERRUPTED, Interrupted, check_trigger, ctrl_c_keeps_results, mark_csv_incomplete, sim_trigger
 
-HELP = "measure interrupt latency (starts a simulator when no --port)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", default=None, help="serial port or pyserial URL (default: start a simulator)")

@@ -7,8 +7,6 @@ from pathlib import Path
 from ..errors import UsageError
 from ..measure.merge import load_results, report_csv, report_table
 
-HELP = "merge `irqkit measure --json` results from many targets into one table (or CSV)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="RESULT.json", help="results of irqkit measure --json")

@@ -31,8 +31,6 @@ from ..targets import can_start, start_target
 from ..targets.simregistry import free_name
 from .sim import serve
 
-HELP = "deploy irqkit and FILE, run FILE and stream its console (Ctrl-C stops it; starts a simulator when no --port)"
-
 STOP_WAIT_S = 3.0      # how long the app gets to return after the Ctrl-C
 RESEND_AFTER_S = 1.0   # a second Ctrl-C if it has not returned by then
 

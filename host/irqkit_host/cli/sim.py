@@ -18,8 +18,6 @@ from ..errors import TargetError, UsageError
 from ..targets import RunningTarget, can_start, start_target
 from ..targets.simregistry import check_name, free_name, register, running, unregister
 
-HELP = "run a virtual board on a pty (MicroPython VM by default)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=("micropython", "cpython"), default=None,

@@ -1,4 +1,5 @@
-"""Which firmware files a board gets, and the code that starts the app on it.
+"""Which firmware files a board gets (and, from :mod:`irqkit_host.appstart`, the code that
+starts the app on it).
 
 Driven by the board file's ``firmware`` section (port name, constructor arguments,
 filesystem layout), so a new board is data, not a code branch.
@@ -11,6 +12,8 @@ from typing import Any
 
 import irqkit
 
+from ..appstart import app_start_code as app_start_code  # (re-exported: part of the deploy API)
+from ..appstart import port_spec
 from ..errors import DeployError
 from .manifest import layer_files
 
@@ -19,12 +22,6 @@ from .manifest import layer_files
 DEFAULT_LAYERS = ("app", "extras")
 #: What firmware/package.json holds (`mpremote mip install`): a `machine` board's deploy.
 MIP_LAYERS = DEFAULT_LAYERS + ("port-machine",)
-
-# port name (board file) -> (its layer, module, class)
-PORTS: dict[str, tuple[str, str, str]] = {
-    "machine": ("port-machine", "irqkit.ports.machine_port", "MachinePort"),
-    "circuitpython": ("port-circuitpython", "irqkit.ports.circuitpython", "CircuitPythonPort"),
-}
 
 
 @dataclass(frozen=True)
@@ -36,13 +33,6 @@ class FirmwareFile:
 def firmware_dir() -> Path:
     """The irqkit firmware package on this machine (source tree or installed)."""
     return Path(irqkit.__file__).resolve().parent
-
-
-def port_spec(board: dict[str, Any]) -> tuple[str, str, str]:
-    name = board["firmware"]["port"]
-    if name not in PORTS:
-        raise DeployError(f"board {board['name']!r}: firmware port {name!r} is not built yet")
-    return PORTS[name]
 
 
 def board_layers(board: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -72,28 +62,3 @@ def app_only_files(board: dict[str, Any]) -> set[str]:
     import-checked at deploy: the responder is imported when it starts)."""
     layers, app_layers = board_layers(board)
     return set(layer_files(*app_layers)) - set(layer_files(*layers)) if app_layers else set()
-
-
-def app_start_code(board: dict[str, Any]) -> list[str]:
-    """Raw-REPL commands that start the latency responder on this board: all but the last
-    run to completion, the last starts the app (and does not return). DeviceSession runs
-    the last one behind its prelude (Ctrl-C off, then a ready marker)."""
-    app = board["firmware"].get("app")
-    if app is not None:
-        # A small board's own responder: each module imported by a command of its own,
-        # in order, with a collection after it, so that each compiles in the largest
-        # free block the previous ones left (the micro:bit cannot compile them from one
-        # command: the command's own code takes the room).
-        steps = [f"import gc\nimport {m}\ngc.collect()" for m in app["imports"]]
-        return steps + [f"from {app['main']} import main\nmain(board={board['name']!r})\n"]
-    _, module, cls = port_spec(board)
-    args = board["firmware"].get("port_args", {})
-    gpio = board.get("gpio") or {}
-    has_gpio = "gpio" in board.get("sources", [])
-    pin = gpio.get("trigger_pin") if has_gpio else None
-    resp = gpio.get("response_pin") if has_gpio else None
-    return [
-        f"from irqkit.app import main\n"
-        f"from {module} import {cls}\n"
-        f"main({cls}(**{args!r}), board={board['name']!r}, gpio_pin={pin!r}, response_pin={resp!r})\n"
-    ]

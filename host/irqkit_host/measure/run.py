@@ -11,8 +11,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from ..appstart import app_start_code
 from ..boards import load_board
-from ..deploy import app_start_code, deploy
 from ..errors import LinkError, TriggerError, UsageError
 from ..link.remote import slow_transport_warning
 from ..link.session import DeviceSession
@@ -59,6 +59,9 @@ def measure(port: str | Any | None = None, board: str | None = None, source: str
                 # onto its flash, which comes first on sys.path)
                 log(f"{target.title}: {port} ({target.runtime}); irqkit frozen in its ROM")
             else:
+                # deferred: the deploy layer (mpremote's file half, the small-board build)
+                # is loaded only for a target that gets a deploy, not on the simulator's path
+                from ..deploy import deploy
                 log(f"{target.title}: {port} ({target.runtime}); deploying firmware...")
                 deploy(port, bd)
                 t = _phase(phases, "deploy", t)

@@ -4,7 +4,7 @@
 A folder, not ``simlaunch.py``, on purpose: with no file left at the old path git sees
 ``simlaunch.py`` -> ``targets/sim.py`` as a rename, so edits made to the old file merge there.
 """
-from simboard.console import EXIT_SOFT, EXIT_SOFT_RAW
+from simboard.exitstatus import EXIT_SOFT, EXIT_SOFT_RAW
 
 from ..errors import SimError
 from ..targets.bench import BenchClient

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 import irqkit
-from simboard.console import EXIT_SOFT, EXIT_SOFT_RAW  # the statuses the VM ends a soft reset with
+from simboard.exitstatus import EXIT_SOFT, EXIT_SOFT_RAW  # the statuses the VM ends a soft reset with
 
 from ..boards import load_board
 from ..errors import SimError
