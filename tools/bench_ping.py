@@ -11,7 +11,8 @@ its Link (on a pty: the file-descriptor hot path).
 Floor: the same ``micropython`` binary behind a pty from ``os.openpty`` (raw mode,
 non-blocking master as its stdin/stdout, like the simulator's launcher) runs a poll-echo:
 poll, read what is waiting, write it back. The host writes the very bytes of a PING
-(0x00 + frame) with ``os.write`` and waits for them with ``poll`` + ``os.read``.
+(0x00 + frame) with ``os.write`` and waits for them as the harness waits (``wait_readable``:
+poll without sleeping for up to 300 us, then block) + ``os.read``.
 Rounds alternate floor / PING / uart; each round's p50 and p99 are taken, and the
 medians over the rounds are compared. Goals (issue 12): PING p50 <= 1.2x the floor;
 uart p50 <= 1.5x, p99 <= 2x.
@@ -48,7 +49,7 @@ from irqkit_host.link.codec import BulkDecoder, encode  # noqa: E402
 from irqkit_host.errors import LinkError  # noqa: E402
 from irqkit_host.link.frames import Link  # noqa: E402
 from irqkit_host.link.session import DeviceSession  # noqa: E402
-from irqkit_host.link.wire import FdWire  # noqa: E402
+from irqkit_host.link.wire import FdWire, wait_readable  # noqa: E402
 from irqkit_host.measure.model import SourceResult  # noqa: E402
 from irqkit_host.measure.trials import Measurer, Progress  # noqa: E402
 from irqkit_host.targets import start_target  # noqa: E402
@@ -97,7 +98,7 @@ class BareEcho:
             marks.append(time.perf_counter_ns())
         got = 0
         while got < len(data):
-            if not self.poll.poll(2000):
+            if not wait_readable(self.poll, 2.0):   # the harness's own wait (spin, then block)
                 raise SystemExit("bench_ping: the bare echo stopped answering")
             if marks is not None and not got:
                 marks.append(time.perf_counter_ns())
@@ -130,7 +131,7 @@ class TimedFdWire(FdWire):
         self.marks.append(time.perf_counter_ns())
 
     def read(self, timeout: float) -> bytes:
-        self._poll.poll(int(timeout * 1000) + 1)
+        wait_readable(self._poll, timeout)
         self.marks.append(time.perf_counter_ns())
         data = os.read(self._fd, 65536)
         self.marks.append(time.perf_counter_ns())

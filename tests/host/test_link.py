@@ -11,6 +11,7 @@ import select
 import socket
 import stat
 import threading
+import time
 import tty
 from collections.abc import Iterator
 from pathlib import Path
@@ -444,3 +445,26 @@ def test_fd_path_write_waits_for_a_full_tty_buffer_and_loses_nothing() -> None:
         os.close(master)
         os.close(slave)
     assert bytes(got) == data
+
+
+def test_wait_readable_spins_then_blocks_and_keeps_the_timeout() -> None:
+    from irqkit_host.link.wire import SPIN_S, wait_readable
+    r, w = os.pipe()
+    try:
+        p = select.poll()
+        p.register(r, select.POLLIN)
+        t0 = time.monotonic()
+        assert wait_readable(p, 0.02) == []                 # nothing: returns at the timeout
+        assert 0.015 <= time.monotonic() - t0 < 0.5
+        assert wait_readable(p, SPIN_S / 3) == []           # a timeout inside the spin
+        os.write(w, b"x")
+        assert wait_readable(p, 1.0)[0][0] == r             # ready: at once
+        os.read(r, 1)
+        # bytes that arrive after the spin are caught by the blocking poll
+        threading.Timer(0.01, os.write, (w, b"y")).start()
+        t0 = time.monotonic()
+        assert wait_readable(p, 2.0)[0][0] == r
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        os.close(r)
+        os.close(w)

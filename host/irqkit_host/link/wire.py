@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import os
 import select
+import time
 from typing import Any
 
 import serial
 
-__all__ = ["FdWire", "SerialWire", "can_use_fd", "make_wire"]
+__all__ = ["FdWire", "SerialWire", "can_use_fd", "make_wire", "wait_readable"]
 
 # Longest single blocking pyserial read. Reads return as soon as bytes arrive, so this
 # only bounds how late a timeout is noticed; it is kept constant because changing a
@@ -28,6 +29,29 @@ __all__ = ["FdWire", "SerialWire", "can_use_fd", "make_wire"]
 POLL_S = 0.1
 _READ_MAX = 65536
 _GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
+# How long a read polls without sleeping before it blocks. A host that sleeps in poll()
+# while the device works is woken later than one that is still running: on this 2-core VM
+# a PING's reply reached a blocked host ~30-60 us after the device wrote it, a spinning one
+# ~20 (tools/bench_ping.py, README "Harness overhead"). A reply normally comes well inside
+# this; a longer wait (a timer's next tick, a slow board) then blocks as before.
+SPIN_S = 0.0003
+
+
+def wait_readable(poll: Any, timeout: float) -> list[tuple[int, int]]:
+    """poll (a select.poll with the fd registered) until it has events or ``timeout`` s
+    passed: polling without sleeping for the first SPIN_S, then blocking."""
+    events: list[tuple[int, int]] = poll.poll(0)
+    if events or timeout <= 0:
+        return events
+    spin = SPIN_S if timeout > SPIN_S else timeout
+    end = time.perf_counter() + spin
+    while time.perf_counter() < end:
+        events = poll.poll(0)
+        if events:
+            return events
+    if timeout > spin:
+        events = poll.poll(math.ceil((timeout - spin) * 1000))
+    return events
 
 
 def can_use_fd(ser: Any) -> bool:
@@ -107,7 +131,7 @@ class FdWire:
 
     def read(self, timeout: float) -> bytes:
         """What is waiting, after waiting up to ``timeout`` s for the first byte (b"": none)."""
-        events = self._poll.poll(math.ceil(timeout * 1000) if timeout > 0 else 0)
+        events = wait_readable(self._poll, timeout)
         if not events:
             return b""
         try:
