@@ -20,6 +20,14 @@ RUNTIMES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimBoard]:
+    """One simulator board with the default settings (MicroPython runtime), shared by a
+    module's tests (a module may define its own ``sim`` with other settings)."""
+    with start_sim() as b:
+        yield b
+
+
 @pytest.fixture(scope="module", params=RUNTIMES)
 def board(request: pytest.FixtureRequest) -> Iterator[SimBoard]:
     """A simulator board on each runtime, shared by a module's tests."""

@@ -4,24 +4,15 @@ counted, and the bench no longer answers "nothing attached"."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
-
-import pytest
 
 from irqkit import proto as P
 from irqkit_host.boards import load_board
 from irqkit_host.deploy.firmware import app_start_code
 from irqkit_host.link.session import DeviceSession
 from irqkit_host.targets.bench import BenchClient
-from irqkit_host.targets.sim import SimBoard, start_sim
+from irqkit_host.targets.sim import SimBoard
 
 BOARD = load_board("sim")
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimBoard]:
-    with start_sim() as board:
-        yield board
 
 
 def test_a_bench_soft_storm_reaches_the_responders_soft_source(sim: SimBoard) -> None:

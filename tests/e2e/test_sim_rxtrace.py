@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
-
-import pytest
 
 from irqkit import proto as P
 from irqkit_host.boards import load_board
 from irqkit_host.deploy.firmware import app_start_code
 from irqkit_host.link.session import DeviceSession
 from irqkit_host.targets.bench import BenchClient
-from irqkit_host.targets.sim import SimBoard, start_sim
+from irqkit_host.targets.sim import SimBoard
 
 BOARD = load_board("sim")
 MASK = 0x3FFFFFFF
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimBoard]:
-    with start_sim() as board:
-        yield board
 
 
 def test_rxtrace_records_each_ping_step_by_step(sim: SimBoard) -> None:
