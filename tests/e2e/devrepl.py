@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -40,6 +40,25 @@ def close(tr: object) -> None:
         tr.exit_raw_repl()  # type: ignore[attr-defined]
     finally:
         tr.close()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def fresh_vms(open_board: Callable[..., object]) -> Iterator[Callable[..., tuple[object, object]]]:
+    """A fixture's opener: open_(*args) -> (open_board(*args), a fresh VM on it); every VM
+    opened is closed when the block ends."""
+    opened: list[object] = []
+
+    def open_(*args: object) -> tuple[object, object]:
+        b = open_board(*args)
+        t = fresh_vm(b)
+        opened.append(t)
+        return b, t
+
+    try:
+        yield open_
+    finally:
+        for t in opened:
+            close(t)
 
 
 @contextlib.contextmanager

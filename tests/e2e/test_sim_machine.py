@@ -11,7 +11,7 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from devrepl import SimPool, close, ev, fresh_vm
+from devrepl import SimPool, ev, fresh_vms
 
 from irqkit_host.boards import load_board
 from irqkit_host.simlaunch import BenchClient, micropython_path
@@ -30,17 +30,8 @@ def boards():
 @pytest.fixture
 def dev(boards, request):
     """A fresh VM (soft reset) on the personality the test names: dev("pico")."""
-    opened = []
-
-    def open_(name, runtime="micropython"):
-        b = boards(name, runtime)
-        t = fresh_vm(b)
-        opened.append(t)
-        return b, t
-
-    yield open_
-    for t in opened:
-        close(t)
+    with fresh_vms(lambda name, runtime="micropython": boards(name, runtime)) as open_:
+        yield open_
 
 
 

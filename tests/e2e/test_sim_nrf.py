@@ -11,7 +11,7 @@ import time
 import pytest
 from mpremote.transport_serial import SerialTransport
 
-from devrepl import SimPool, close, ev, fresh_vm
+from devrepl import SimPool, ev, fresh_vms
 
 from irqkit_host.boards import load_board
 from irqkit_host.simlaunch import BenchClient, micropython_path
@@ -32,17 +32,8 @@ def boards():
 @pytest.fixture
 def dev(boards):
     """A fresh VM (soft reset) on the nrf personality: dev("micropython")."""
-    opened = []
-
-    def open_(runtime):
-        b = boards(runtime)
-        t = fresh_vm(b)
-        opened.append(t)
-        return b, t
-
-    yield open_
-    for t in opened:
-        close(t)
+    with fresh_vms(boards) as open_:
+        yield open_
 
 
 
