@@ -49,11 +49,13 @@ def test_rxtrace_records_each_ping_step_by_step(sim: SimBoard) -> None:
     names = [name for name, _ in rep["steps"]]
     assert names[0].startswith("console read") and names[-1].startswith("console write")
     assert all(v is not None and v >= 0 for _, v in rep["steps"]), rep["steps"]
-    # on one clock: each sample's wake and PONG-written lie inside one PING's round trip
-    # as the host saw it (after it sent the PING, before it had the PONG)
+    # on one clock: each sample's wake lies inside one PING's round trip as the host saw it
+    # (after it sent the PING, before it had the PONG the device wrote after that wake); the
+    # PONG-written stamp follows the wake (it may follow the host's receipt too: the device
+    # reads its clock after write() returns, and it can be descheduled in between)
     for w, t in zip(rep["wake"], rep["sent"]):
-        assert any(_diff(w, a) >= 0 and _diff(t, w) >= 0 and _diff(b, t) >= 0
-                   for a, b in windows), (w, t, windows[:2])
+        assert _diff(t, w) >= 0, (w, t)
+        assert any(_diff(w, a) >= 0 and _diff(b, w) >= 0 for a, b in windows), (w, t, windows)
 
 
 def test_rxtrace_usage_errors_are_one_line(sim: SimBoard) -> None:
